@@ -1,0 +1,1 @@
+"""The custom resources and the pipeline config file, as typed models."""

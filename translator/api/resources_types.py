@@ -1,0 +1,362 @@
+"""The six custom resources of `devops.cubepaas.io/v1alpha1`, all namespaced.
+
+These models are the single source of `crds/` (see `translator.api.crds`). Secrets are only
+ever referenced by name; no token or password is a field of any resource here.
+
+Stored formats, in one place:
+- labels on Workflows and pods: `devops.cubepaas.io/pipeline`, `/execution`, `/run`, `/branch`
+  (a label-safe form of the branch; the exact branch is the annotation of the same name);
+- `Pipeline.status.cacheNodes`: newest first, bounded by the setting's `cache.maxNodes`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from translator.api.base import APIModel
+from translator.api.config_types import PipelineConfig
+from translator.api.states import ConditionType, Engine, Event, State, TriggerType
+
+GROUP = "devops.cubepaas.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class ObjectMeta(APIModel):
+    """The part of Kubernetes' ObjectMeta this code reads; the rest passes through."""
+
+    model_config = {**APIModel.model_config, "extra": "allow"}
+
+    name: str = ""
+    namespace: str = ""
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    resource_version: str | None = None
+    uid: str | None = None
+
+
+# --- PipelineSetting ---------------------------------------------------------------------
+
+
+class ResourceDefaults(APIModel):
+    """Step resources used where a step names none."""
+
+    cpu_request: str = Field(default="100m", description="Default CPU request of a step.")
+    cpu_limit: str = Field(default="1", description="Default CPU limit of a step.")
+    memory_request: str = Field(default="128Mi", description="Default memory request of a step.")
+    memory_limit: str = Field(default="1Gi", description="Default memory limit of a step.")
+
+
+class Toleration(APIModel):
+    """A Kubernetes toleration for build pods."""
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class CacheSetting(APIModel):
+    """hostPath build caches and the node preference that keeps them warm."""
+
+    enabled: bool = Field(default=True, description="Honour `cache` sections in pipeline files.")
+    host_path_root: str = Field(
+        default="/var/lib/translator/cache",
+        description="Directory on every node under which caches live; chosen by the administrator.",
+    )
+    max_nodes: int = Field(default=3, ge=1, le=100, description="How many recent nodes a run prefers.")
+
+
+class ArtifactRepositoryRef(APIModel):
+    """Argo's artifactRepositoryRef: a ConfigMap key describing where logs are archived."""
+
+    config_map: str = Field(default="artifact-repositories", description="ConfigMap name.")
+    key: str = Field(default="translator-logs", description="Key in the ConfigMap.")
+
+
+class ArgoSetting(APIModel):
+    """How runs become Argo Workflows."""
+
+    namespace: str = Field(default="", description="Namespace of the Workflows; the pipeline's when empty.")
+    service_account: str = Field(default="pipeline", description="Service account the step pods run as.")
+    artifact_repository_ref: ArtifactRepositoryRef | None = Field(
+        default=None, description="Where Argo archives step logs."
+    )
+    archive_logs: bool = Field(default=True, description="Archive every step's log.")
+    pod_gc_strategy: str = Field(default="OnPodCompletion", description="Argo podGC strategy.")
+    ttl_seconds_after_finished: int = Field(default=86400, ge=0, description="Workflow TTL after it ends.")
+    workspace_size: str = Field(default="1Gi", description="Size of the shared workspace volume.")
+    workspace_storage_class: str = Field(default="", description="Storage class of the workspace volume.")
+
+
+class JenkinsSetting(APIModel):
+    """An external Jenkins, or none (then the controller deploys one)."""
+
+    url: str = Field(default="", description="Jenkins URL; empty deploys one in the namespace.")
+    credentials_secret: str = Field(default="", description="Secret with `username` and `token`.")
+
+
+class LogsSetting(APIModel):
+    """The S3/MinIO bucket that keeps every step's log."""
+
+    endpoint: str = Field(default="", description="host:port of the S3 endpoint.")
+    bucket: str = Field(default="pipeline-logs", description="Bucket name.")
+    credentials_secret: str = Field(default="", description="Secret with `accesskey` and `secretkey`.")
+    insecure: bool = Field(default=False, description="Plain HTTP instead of TLS.")
+
+
+class ToolImages(APIModel):
+    """Images of the steps translator writes itself."""
+
+    git_clone: str = Field(default="docker.io/alpine/git:2.45.2", description="Clones the repository.")
+    image_builder: str = Field(default="docker.io/moby/buildkit:v0.15.2-rootless", description="Builds images.")
+    kubectl: str = Field(default="docker.io/alpine/k8s:1.30.4", description="Applies YAML.")
+    helm: str = Field(default="docker.io/alpine/k8s:1.30.4", description="Installs catalog apps.")
+
+
+class PipelineSettingSpec(APIModel):
+    """Settings for every pipeline in its namespace."""
+
+    engine: Engine = Field(default=Engine.ARGO, description="argo or jenkins.")
+    executor_quota: int = Field(default=2, ge=1, description="Executions running at once in the namespace.")
+    default_resources: ResourceDefaults = Field(default_factory=ResourceDefaults)
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Build pods' node selector.")
+    tolerations: list[Toleration] = Field(default_factory=list, description="Build pods' tolerations.")
+    image_pull_secrets: list[str] = Field(default_factory=list, description="Pull secrets of build pods.")
+    registry_credentials_secret: str = Field(
+        default="", description="dockerconfigjson Secret used to push images.",
+    )
+    local_registry: str = Field(
+        default="", description="Registry images go to without pushRemote, host[:port].",
+    )
+    git_credentials_secret: str = Field(default="", description="Secret with `username`/`password` for clone.")
+    catalogs: dict[str, str] = Field(
+        default_factory=dict, description="Catalog name -> Helm repository URL, for applyAppConfig.",
+    )
+    cache: CacheSetting = Field(default_factory=CacheSetting)
+    argo: ArgoSetting = Field(default_factory=ArgoSetting)
+    jenkins: JenkinsSetting = Field(default_factory=JenkinsSetting)
+    logs: LogsSetting = Field(default_factory=LogsSetting)
+    images: ToolImages = Field(default_factory=ToolImages)
+
+
+class PipelineSetting(APIModel):
+    """Settings for every pipeline in its namespace."""
+
+    api_version: str = API_VERSION
+    kind: str = "PipelineSetting"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineSettingSpec = Field(default_factory=PipelineSettingSpec)
+
+
+# --- Pipeline ----------------------------------------------------------------------------
+
+
+class PipelineSpec(APIModel):
+    """A repository and how its pipeline is triggered."""
+
+    display_name: str = Field(default="", description="Name shown to users.")
+    repository_url: str = Field(description="Git URL of the repository.")
+    source_code_credential_name: str = Field(default="", description="SourceCodeCredential used to clone.")
+    trigger_webhook_push: bool = Field(default=True, description="Run on push.")
+    trigger_webhook_pr: bool = Field(default=False, description="Run on pull requests.")
+    trigger_webhook_tag: bool = Field(default=False, description="Run on tags.")
+    default_branch: str = Field(default="master", description="Branch of runs started by hand.")
+    setting_name: str = Field(default="", description="PipelineSetting to use; `default` when empty.")
+    config: PipelineConfig | None = Field(
+        default=None, description="Inline pipeline file; read from the repository when absent.",
+    )
+
+
+class CacheNode(APIModel):
+    """A node that ran this pipeline's cached steps."""
+
+    node: str = Field(description="Node name.")
+    run: int = Field(description="Run number.")
+    time: str = Field(description="When the run ended, RFC 3339.")
+
+
+class PipelineStatus(APIModel):
+    """What the controller knows about a pipeline's runs."""
+
+    pipeline_state: Literal["active", "inactive"] = "active"
+    next_run: int = Field(default=1, description="Run number the next execution gets.")
+    last_execution_id: str = ""
+    last_run_state: State | None = None
+    last_started: str = ""
+    webhook_id: str = ""
+    cache_nodes: list[CacheNode] = Field(default_factory=list, description="Newest first.")
+
+
+class Pipeline(APIModel):
+    """A repository's pipeline."""
+
+    api_version: str = API_VERSION
+    kind: str = "Pipeline"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineSpec
+    status: PipelineStatus = Field(default_factory=PipelineStatus)
+
+
+# --- PipelineExecution -------------------------------------------------------------------
+
+
+class PipelineExecutionSpec(APIModel):
+    """One run of a pipeline."""
+
+    pipeline_name: str = Field(description="The Pipeline in the same namespace.")
+    run: int = Field(default=0, ge=0, description="Run number; assigned from Pipeline.status.nextRun when 0.")
+    pipeline_config: PipelineConfig | None = Field(default=None, description="The snapshot that runs.")
+    repository_url: str = ""
+    triggered_by: TriggerType = TriggerType.USER
+    trigger_user_name: str = ""
+    commit: str = ""
+    event: Event = Event.PUSH
+    branch: str = ""
+    ref: str = ""
+    message: str = ""
+    author: str = ""
+
+
+class Condition(APIModel):
+    """Initialized, Provisioned, Built or Notified."""
+
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"] = "Unknown"
+    reason: str = ""
+    message: str = ""
+    last_update_time: str = ""
+    last_transition_time: str = ""
+
+
+class StepStatus(APIModel):
+    """One step's state and times."""
+
+    state: State = State.WAITING
+    started: str = ""
+    ended: str = ""
+    message: str = ""
+
+
+class StageStatus(APIModel):
+    """One stage's state, times and steps."""
+
+    name: str = ""
+    state: State = State.WAITING
+    started: str = ""
+    ended: str = ""
+    steps: list[StepStatus] = Field(default_factory=list)
+
+
+class EngineRef(APIModel):
+    """Which engine ran the execution, and its object there."""
+
+    engine: Engine
+    workflow_name: str = Field(default="", description="Argo Workflow name.")
+    workflow_namespace: str = ""
+    jenkins_job: str = Field(default="", description="Jenkins job name.")
+    jenkins_build: int = Field(default=0, description="Jenkins build number.")
+
+
+class PipelineExecutionStatus(APIModel):
+    """What the run is doing, per stage and step."""
+
+    execution_state: State = State.WAITING
+    started: str = ""
+    ended: str = ""
+    conditions: list[Condition] = Field(default_factory=list)
+    stages: list[StageStatus] = Field(default_factory=list)
+    duration: str = Field(default="", description="How long the run took, e.g. 3m12s, once ended.")
+    engine_ref: EngineRef | None = None
+
+
+class PipelineExecution(APIModel):
+    """One run of a pipeline."""
+
+    api_version: str = API_VERSION
+    kind: str = "PipelineExecution"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: PipelineExecutionSpec
+    status: PipelineExecutionStatus = Field(default_factory=PipelineExecutionStatus)
+
+
+# --- Source code providers, credentials, repositories (after Rancher's) ------------------
+
+
+class SourceCodeProviderConfigSpec(APIModel):
+    """A git host the project's pipelines use."""
+
+    type: Literal["github", "gitlab", "bitbucket", "git"] = Field(description="Provider type.")
+    hostname: str = Field(default="", description="Host, e.g. github.com or git.example.com.")
+    tls: bool = Field(default=True, description="Use https.")
+    enabled: bool = True
+    client_id: str = Field(default="", description="OAuth application id.")
+    client_secret_name: str = Field(default="", description="Secret holding the OAuth client secret.")
+
+
+class SourceCodeProviderConfig(APIModel):
+    """A git host the project's pipelines use."""
+
+    api_version: str = API_VERSION
+    kind: str = "SourceCodeProviderConfig"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: SourceCodeProviderConfigSpec
+
+
+class SourceCodeCredentialSpec(APIModel):
+    """A user's account on a provider; the token stays in a Secret."""
+
+    source_code_type: Literal["github", "gitlab", "bitbucket", "git"] = Field(description="Provider type.")
+    user_name: str = Field(default="", description="Account name on the provider.")
+    display_name: str = ""
+    avatar_url: str = ""
+    html_url: str = ""
+    login_name: str = ""
+    secret_name: str = Field(description="Secret with `token` (or `username`/`password`).")
+
+
+class SourceCodeCredential(APIModel):
+    """A user's account on a provider."""
+
+    api_version: str = API_VERSION
+    kind: str = "SourceCodeCredential"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: SourceCodeCredentialSpec
+
+
+class RepositoryPermissions(APIModel):
+    """What the credential may do with the repository."""
+
+    pull: bool = False
+    push: bool = False
+    admin: bool = False
+
+
+class SourceCodeRepositorySpec(APIModel):
+    """A repository a credential can see."""
+
+    source_code_type: Literal["github", "gitlab", "bitbucket", "git"]
+    url: str = Field(description="Clone URL.")
+    source_code_credential_name: str = ""
+    default_branch: str = "master"
+    language: str = ""
+    permissions: RepositoryPermissions = Field(default_factory=RepositoryPermissions)
+
+
+class SourceCodeRepository(APIModel):
+    """A repository a credential can see."""
+
+    api_version: str = API_VERSION
+    kind: str = "SourceCodeRepository"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: SourceCodeRepositorySpec
+
+
+def parse_setting(obj: dict[str, Any] | None) -> PipelineSettingSpec:
+    """A PipelineSetting's spec with defaults filled; built-in defaults for None."""
+    if obj is None:
+        return PipelineSettingSpec()
+    return PipelineSettingSpec.model_validate(obj.get("spec", obj))

@@ -1,0 +1,1 @@
+"""Pure cache placement: hostPath layout and node preference."""

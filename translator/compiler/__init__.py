@@ -1,0 +1,1 @@
+"""Pure: pipeline config + execution context + setting -> plan -> engine output."""

@@ -1,0 +1,223 @@
+"""The engine-neutral plan: what runs, in which order, with what, decided once.
+
+Everything both engines need is resolved here — the clone stage Rancher added, `when`
+conditions against the run's branch and event, `${CICD_*}` substitution in the fields Rancher
+substituted, env and secrets (withheld on pull requests), resources with the setting's
+defaults, cache mounts and node preference. The Argo and Jenkins back ends only render a Plan;
+they never see the config models.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+from translator.api.config_types import PipelineConfig, SourceCodeConfig, Stage, Step, StepType
+from translator.api.resources_types import PipelineSettingSpec
+from translator.cache.placement import CacheMount, NodePreference, cache_mount, node_preferences
+from translator.compiler import scripts
+from translator.compiler.conditions import constraint_matches, when_matches
+from translator.compiler.context import ExecutionContext, cicd_env, substitute
+from translator.compiler.names import label_value, template_name
+
+WORKSPACE = "/workspace"
+SOURCE_DIR = f"{WORKSPACE}/source"
+SCRIPTS_DIR = "/translator/scripts"
+DOCKER_CONFIG_DIR = "/translator/docker"
+GIT_CREDENTIALS_DIR = "/translator/git"
+
+LABEL_PREFIX = "devops.cubepaas.io"
+
+
+class CompileError(Exception):
+    """The config is valid but this run cannot be compiled (e.g. its branch gets no runs)."""
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One variable: a literal value or a Secret's key."""
+
+    name: str
+    value: str = ""
+    secret_name: str = ""
+    secret_key: str = ""
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    stage_index: int
+    step_index: int
+    kind: StepType
+    id: str  # unique, template-name safe: the task name in Argo, the branch name in Jenkins
+    display_name: str
+    image: str
+    script: str  # what /bin/sh runs; the user's own for runScriptConfig
+    env: tuple[EnvVar, ...]
+    privileged: bool
+    resources: dict[str, dict[str, str]]
+    caches: tuple[CacheMount, ...] = ()
+    files: tuple[tuple[str, str], ...] = ()  # extra files beside the script: (name, content)
+    skipped: bool = False
+    skip_reason: str = ""
+    mounts_registry_credentials: bool = False
+    mounts_git_credentials: bool = False
+
+    @property
+    def script_file(self) -> str:
+        return f"{self.id}.sh"
+
+
+@dataclass(frozen=True)
+class PlanStage:
+    index: int
+    name: str
+    id: str
+    steps: tuple[PlanStep, ...]
+    skipped: bool = False
+    skip_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    namespace: str
+    pipeline: str
+    execution: str
+    run: int
+    branch: str
+    event: str
+    timeout_seconds: int
+    stages: tuple[PlanStage, ...]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    node_preferences: tuple[NodePreference, ...]
+    setting: PipelineSettingSpec
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def steps(self) -> list[PlanStep]:
+        return [step for stage in self.stages for step in stage.steps]
+
+    @property
+    def cached(self) -> bool:
+        return any(step.caches for step in self.steps)
+
+
+def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineSettingSpec) -> Plan:
+    """The plan of one run. Raises CompileError when the run's branch gets no runs."""
+    if not constraint_matches(config.branch, ctx.branch):
+        raise CompileError(
+            f"branch {ctx.branch!r} does not match the pipeline's top-level `branch`; no run is created"
+        )
+    variables = cicd_env(ctx)
+    stages = list(config.stages)
+    first = stages[0].steps[0] if stages and stages[0].steps else None
+    has_clone = first is not None and first.source_code_config is not None
+    warnings: list[str] = []
+    if not has_clone:
+        stages.insert(0, Stage(name="Clone", steps=[Step(source_code_config=SourceCodeConfig())]))
+
+    used_ids: set[str] = set()
+    plan_stages = []
+    for si, stage in enumerate(stages):
+        stage_runs, why = when_matches(stage.when, branch=ctx.branch, event=ctx.event)
+        stage_id = _unique(template_name(stage.name, max_length=50, fallback=f"stage-{si}"), si, used_ids)
+        steps = []
+        for ti, step in enumerate(stage.steps):
+            step_id = stage_id if len(stage.steps) == 1 else f"{stage_id}-{ti + 1}"
+            if len(stage.steps) > 1:
+                used_ids.add(step_id)
+            runs, step_why = when_matches(step.when, branch=ctx.branch, event=ctx.event)
+            skipped = not stage_runs or not runs
+            reason = why.replace("the step's", "the stage's") if not stage_runs else step_why
+            steps.append(_plan_step(
+                step, si, ti, step_id, stage.cache, ctx, setting, variables, warnings,
+                skipped=skipped, reason=reason,
+            ))
+        plan_stages.append(PlanStage(
+            index=si, name=stage.name, id=stage_id, steps=tuple(steps),
+            skipped=not stage_runs or all(s.skipped for s in steps),
+            skip_reason=why.replace("the step's", "the stage's") if not stage_runs else "",
+        ))
+
+    execution = ctx.execution_name
+    labels = {
+        f"{LABEL_PREFIX}/pipeline": label_value(ctx.pipeline),
+        f"{LABEL_PREFIX}/execution": label_value(execution),
+        f"{LABEL_PREFIX}/run": str(ctx.run),
+        f"{LABEL_PREFIX}/branch": label_value(ctx.branch),
+    }
+    annotations = {f"{LABEL_PREFIX}/branch": ctx.branch, f"{LABEL_PREFIX}/event": ctx.event}
+    if ctx.commit:
+        annotations[f"{LABEL_PREFIX}/commit"] = ctx.commit
+    cached = any(s.caches for st in plan_stages for s in st.steps)
+    prefs = node_preferences(ctx.cache_nodes, setting.cache.max_nodes) if cached else ()
+    return Plan(
+        namespace=ctx.namespace, pipeline=ctx.pipeline, execution=execution, run=ctx.run,
+        branch=ctx.branch, event=ctx.event, timeout_seconds=config.timeout * 60,
+        stages=tuple(plan_stages), labels=labels, annotations=annotations,
+        node_preferences=prefs, setting=setting, warnings=tuple(warnings),
+    )
+
+
+def _unique(base: str, index: int, used: set[str]) -> str:
+    name = base
+    if name in used:
+        name = f"{base[:50]}-{index}"
+    used.add(name)
+    return name
+
+
+def _plan_step(
+    step: Step, si: int, ti: int, step_id: str, stage_cache: object, ctx: ExecutionContext,
+    setting: PipelineSettingSpec, variables: dict[str, str], warnings: list[str], *,
+    skipped: bool, reason: str,
+) -> PlanStep:
+    (kind,) = step.step_types()
+    defaults = setting.default_resources
+    resources = {
+        "requests": {
+            "cpu": step.cpu_request or defaults.cpu_request,
+            "memory": step.memory_request or defaults.memory_request,
+        },
+        "limits": {
+            "cpu": step.cpu_limit or defaults.cpu_limit,
+            "memory": step.memory_limit or defaults.memory_limit,
+        },
+    }
+    env = [EnvVar(k, v) for k, v in sorted(variables.items())]
+    env += [EnvVar(k, substitute(v, variables)) for k, v in step.env.items()]
+    if step.env_from:
+        if ctx.event == "pull_request":
+            warnings.append(
+                f"stages[{si}].steps[{ti}]: envFrom withheld on a pull_request run "
+                f"({', '.join(e.source_name for e in step.env_from)})"
+            )
+        else:
+            env += [
+                EnvVar(e.target_key or e.source_key, secret_name=e.source_name, secret_key=e.source_key)
+                for e in step.env_from
+            ]
+    caches: tuple[CacheMount, ...] = ()
+    cache = step.cache if step.cache is not None else stage_cache
+    if cache is not None and setting.cache.enabled and getattr(cache, "enabled", False):
+        caches = tuple(
+            cache_mount(setting.cache.host_path_root, ctx.namespace, ctx.pipeline, _container_path(p))
+            for p in dict.fromkeys(cache.paths)  # type: ignore[attr-defined]
+        )
+    tool = scripts.for_step(kind, step, ctx=ctx, setting=setting, variables=variables, step_id=step_id)
+    env += [EnvVar(k, v) for k, v in tool.env]
+    if tool.warning:
+        warnings.append(f"stages[{si}].steps[{ti}]: {tool.warning}")
+    return PlanStep(
+        stage_index=si, step_index=ti, kind=kind, id=step_id, display_name=tool.display_name,
+        image=tool.image, script=tool.script, env=tuple(env), privileged=step.privileged or tool.privileged,
+        resources=resources, caches=caches, files=tool.files, skipped=skipped, skip_reason=reason,
+        mounts_registry_credentials=tool.registry_credentials and bool(setting.registry_credentials_secret),
+        mounts_git_credentials=tool.git_credentials and bool(setting.git_credentials_secret),
+    )
+
+
+def _container_path(path: str) -> str:
+    """Cache paths are absolute in the container, or relative to the checkout."""
+    joined = path if path.startswith("/") else posixpath.join(SOURCE_DIR, path)
+    return posixpath.normpath(joined)

@@ -26,7 +26,10 @@ from pydantic import BaseModel, ValidationError
 from translator.api.config_types import (
     EVENTS,
     NOTIFICATION_CONDITIONS,
+    CacheConfig,
     Constraint,
+    Constraints,
+    Notification,
     PipelineConfig,
     Stage,
     Step,
@@ -123,8 +126,7 @@ def validate_document(doc: SourceDocument, *, strict: bool = False) -> Validatio
         for err in exc.errors():
             path = tuple(p for p in err["loc"] if not _is_union_tag(p))
             walker.error(path, _message(err))
-    if config is not None:
-        _check_semantics(config, walker)
+    _check_semantics(cleaned, walker)
     if strict:
         findings[:] = [
             Finding(Severity.ERROR, f.path, f.message + " [strict]", f.line, f.column)
@@ -141,7 +143,9 @@ def _not_a_pipeline(doc: SourceDocument) -> Finding | None:
     if doc.documents == 0 or data is None:
         return Finding(Severity.ERROR, "(file)", "not a pipeline: the file is empty")
     if not isinstance(data, dict):
-        kind = {str: "a line of text", list: "a list"}.get(type(data), f"a {type(data).__name__}")
+        kind = {str: "text", list: "a list"}.get(type(data), f"a {type(data).__name__}")
+        if isinstance(data, str) and re.search(r"\b(pipeline|node|stage)\s*[({]", data):
+            kind = "a Jenkinsfile"
         return Finding(
             Severity.ERROR, "(file)",
             f"not a pipeline: the file holds {kind}; a pipeline file is a mapping with `stages`",
@@ -322,31 +326,55 @@ class _Walker:
         return f"{base}; known keys here: {', '.join(known)}"
 
 
-def _check_semantics(config: PipelineConfig, w: _Walker) -> None:
-    """Rules pydantic's types cannot express; every one reports, none changes anything."""
-    if config.timeout <= 0:
+def _valid(model: type[BaseModel], data: Any) -> Any:
+    """The piece as a model when it validates on its own (its errors are already reported)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _check_semantics(data: Any, w: _Walker) -> None:
+    """Rules pydantic's types cannot express, checked on every piece that parsed, so that one
+    broken step does not hide the problems of the others. None of them changes anything."""
+    if not isinstance(data, dict):
+        return
+    timeout = data.get("timeout")
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout <= 0:
         w.error(("timeout",), "must be a positive number of minutes")
-    if not config.stages:
+    stages = data.get("stages")
+    if not stages:
         w.warn(("stages",), "the file defines no stages; a run only clones the repository")
-    if config.branch:
-        _check_constraint(config.branch, ("branch",), w, events=False)
-    if config.notification:
-        for i, cond in enumerate(config.notification.condition):
+    branch = _valid(Constraint, data["branch"]) if "branch" in data else None
+    if branch:
+        _check_constraint(branch, ("branch",), w, events=False)
+    notification = _valid(Notification, data["notification"]) if "notification" in data else None
+    if notification:
+        for i, cond in enumerate(notification.condition):
             if cond not in NOTIFICATION_CONDITIONS:
                 w.error(("notification", "condition", i),
                         f"unknown condition {cond!r}; one of {', '.join(NOTIFICATION_CONDITIONS)}")
-    for si, stage in enumerate(config.stages):
+    if not isinstance(stages, list):
+        return
+    for si, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            continue
         spath: Path = ("stages", si)
-        if not stage.name.strip():
+        if isinstance(stage.get("name"), str) and not stage["name"].strip():
             w.error((*spath, "name"), "must not be empty")
-        if not stage.steps:
+        steps = stage.get("steps")
+        if isinstance(steps, list) and not steps:
             w.error((*spath, "steps"), "a stage needs at least one step")
-        if stage.when:
-            _check_when(stage.when, (*spath, "when"), w)
-        if stage.cache:
-            _check_cache(stage.cache.paths, (*spath, "cache"), w)
-        for ti, step in enumerate(stage.steps):
-            _check_step(step, (*spath, "steps", ti), first=(si == 0 and ti == 0), w=w)
+        when = _valid(Constraints, stage["when"]) if stage.get("when") is not None else None
+        if when:
+            _check_when(when, (*spath, "when"), w)
+        cache = _valid(CacheConfig, stage["cache"]) if stage.get("cache") is not None else None
+        if cache:
+            _check_cache(cache.paths, (*spath, "cache"), w)
+        for ti, raw_step in enumerate(steps if isinstance(steps, list) else []):
+            step = _valid(Step, raw_step)
+            if step is not None:
+                _check_step(step, (*spath, "steps", ti), first=(si == 0 and ti == 0), w=w)
 
 
 def _check_step(step: Step, path: Path, *, first: bool, w: _Walker) -> None:

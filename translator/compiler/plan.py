@@ -190,7 +190,7 @@ def _plan_step(
         if ctx.event == "pull_request":
             warnings.append(
                 f"stages[{si}].steps[{ti}]: envFrom withheld on a pull_request run "
-                f"({', '.join(e.source_name for e in step.env_from)})"
+                f"({', '.join(dict.fromkeys(e.source_name for e in step.env_from))})"
             )
         else:
             env += [

@@ -182,12 +182,12 @@ class CacheNode(APIModel):
 class PipelineStatus(APIModel):
     """What the controller knows about a pipeline's runs."""
 
-    pipeline_state: Literal["active", "inactive"] = "active"
+    pipeline_state: Literal["active", "inactive"] = Field(default="active", description="inactive: no new runs.")
     next_run: int = Field(default=1, description="Run number the next execution gets.")
-    last_execution_id: str = ""
-    last_run_state: State | None = None
-    last_started: str = ""
-    webhook_id: str = ""
+    last_execution_id: str = Field(default="", description="Name of the newest PipelineExecution.")
+    last_run_state: State | None = Field(default=None, description="State of the newest run.")
+    last_started: str = Field(default="", description="When the newest run started, RFC 3339.")
+    webhook_id: str = Field(default="", description="Id of the repository webhook, once created.")
     cache_nodes: list[CacheNode] = Field(default_factory=list, description="Newest first.")
 
 
@@ -224,31 +224,31 @@ class PipelineExecutionSpec(APIModel):
 class Condition(APIModel):
     """Initialized, Provisioned, Built or Notified."""
 
-    type: ConditionType
-    status: Literal["True", "False", "Unknown"] = "Unknown"
-    reason: str = ""
-    message: str = ""
-    last_update_time: str = ""
-    last_transition_time: str = ""
+    type: ConditionType = Field(description="Initialized, Provisioned, Built or Notified.")
+    status: Literal["True", "False", "Unknown"] = Field(default="Unknown", description="True, False or Unknown.")
+    reason: str = Field(default="", description="A CamelCase word for programs.")
+    message: str = Field(default="", description="What happened, for people.")
+    last_update_time: str = Field(default="", description="RFC 3339.")
+    last_transition_time: str = Field(default="", description="When status last changed, RFC 3339.")
 
 
 class StepStatus(APIModel):
     """One step's state and times."""
 
-    state: State = State.WAITING
-    started: str = ""
-    ended: str = ""
-    message: str = ""
+    state: State = Field(default=State.WAITING, description="Waiting, Building, Success, Failed, Skipped, Aborted.")
+    started: str = Field(default="", description="RFC 3339.")
+    ended: str = Field(default="", description="RFC 3339.")
+    message: str = Field(default="", description="Why the step ended as it did (e.g. why it was skipped).")
 
 
 class StageStatus(APIModel):
     """One stage's state, times and steps."""
 
-    name: str = ""
-    state: State = State.WAITING
-    started: str = ""
-    ended: str = ""
-    steps: list[StepStatus] = Field(default_factory=list)
+    name: str = Field(default="", description="The stage name from the pipeline file.")
+    state: State = Field(default=State.WAITING, description="Waiting, Building, Success, Failed, Skipped, Aborted.")
+    started: str = Field(default="", description="RFC 3339.")
+    ended: str = Field(default="", description="RFC 3339.")
+    steps: list[StepStatus] = Field(default_factory=list, description="The stage's steps, in file order.")
 
 
 class EngineRef(APIModel):
@@ -264,13 +264,13 @@ class EngineRef(APIModel):
 class PipelineExecutionStatus(APIModel):
     """What the run is doing, per stage and step."""
 
-    execution_state: State = State.WAITING
-    started: str = ""
-    ended: str = ""
-    conditions: list[Condition] = Field(default_factory=list)
-    stages: list[StageStatus] = Field(default_factory=list)
+    execution_state: State = Field(default=State.WAITING, description="The run's state (Rancher's names).")
+    started: str = Field(default="", description="RFC 3339.")
+    ended: str = Field(default="", description="RFC 3339.")
+    conditions: list[Condition] = Field(default_factory=list, description="Initialized, Provisioned, Built, Notified.")
+    stages: list[StageStatus] = Field(default_factory=list, description="Per stage (the clone stage first).")
     duration: str = Field(default="", description="How long the run took, e.g. 3m12s, once ended.")
-    engine_ref: EngineRef | None = None
+    engine_ref: EngineRef | None = Field(default=None, description="The Workflow or Jenkins build that ran it.")
 
 
 class PipelineExecution(APIModel):

@@ -77,7 +77,10 @@ def parse(text: str) -> SourceDocument:
     """Parse the first YAML document of `text`; raise YamlSyntaxError with line and column."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(f"character U+{int(exc.character):04X} is not allowed in YAML", None, None) from None
     try:
         nodes: list[yaml.Node] = []
         while loader.check_node():
@@ -90,9 +93,12 @@ def parse(text: str) -> SourceDocument:
         if mark is None:
             raise YamlSyntaxError(problem, None, None) from None
         raise YamlSyntaxError(problem, mark.line + 1, mark.column + 1) from None
-    except yaml.YAMLError as exc:  # reader errors: control characters, bad encodings
-        mark = getattr(exc, "position", None)
-        raise YamlSyntaxError(str(exc).splitlines()[0], None, mark) from None
+    except yaml.reader.ReaderError as exc:  # control characters further in
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise YamlSyntaxError(f"character U+{int(exc.character):04X} is not allowed in YAML", line, column) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(str(exc).splitlines()[0], None, None) from None
     finally:
         loader.dispose()
     if not nodes:

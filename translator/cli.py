@@ -104,7 +104,7 @@ def main() -> None:
 @click.option("--setting", "setting_file", default=None, help="A PipelineSetting YAML file to use.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
-def compile(  # noqa: A001 - the command's name is the verb users type
+def compile(
     file: str | None, engine: str, branch: str, event: str, commit: str, ref: str, run_number: int,
     namespace: str, pipeline: str, repository_url: str, cache_nodes: str, setting_file: str | None,
     strict: bool, output: str,

@@ -58,7 +58,8 @@ def test_misplaced_keys_name_their_intended_place() -> None:
     result = validate_text(text)
     assert not result.ok
     msgs = [str(f) for f in result.findings]
-    assert "stages[0].steps[0].applyYamlConfig: `applyYamlConfig` is empty; its settings must be indented under it (line 4)" in msgs
+    assert ("stages[0].steps[0].applyYamlConfig: `applyYamlConfig` is empty; "
+            "its settings must be indented under it (line 4)") in msgs
     assert any(m.startswith("stages[0].steps[0].path: unknown key `path`") and "inside applyYamlConfig" in m
                for m in msgs)
     assert any(m.startswith("stages[0].steps[1].runScriptConfig.env") and "stages[0].steps[1].env" in m

@@ -1,6 +1,6 @@
-from translator.api.yaml_source import YamlSyntaxError, format_path, parse
-
 import pytest
+
+from translator.api.yaml_source import YamlSyntaxError, format_path, parse
 
 
 def test_positions_point_at_keys_and_items() -> None:

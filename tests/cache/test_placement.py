@@ -1,3 +1,5 @@
+import itertools
+
 from translator.cache.placement import cache_mount, node_preferences, preferred_affinity
 
 
@@ -6,7 +8,7 @@ def test_weights_strictly_descend_newest_first() -> None:
     assert [(p.node, p.weight) for p in prefs] == [("n3", 100), ("n1", 66), ("n2", 33)]
     for count in range(1, 101):
         weights = [p.weight for p in node_preferences([f"n{i}" for i in range(count)], 100)]
-        assert all(a > b for a, b in zip(weights, weights[1:], strict=False))
+        assert all(a > b for a, b in itertools.pairwise(weights))
         assert weights[0] == 100 and weights[-1] >= 1
 
 

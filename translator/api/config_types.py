@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from translator.api.base import APIModel
 
@@ -33,7 +33,7 @@ class Constraint(APIModel):
     Rancher's shorthand is accepted: a bare string or a list means `include`.
     """
 
-    model_config = {**APIModel.model_config, "json_schema_extra": {"x-kubernetes-preserve-unknown-fields": True}}
+    model_config = ConfigDict(**APIModel.model_config, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
     include: list[str] = Field(default_factory=list, description="Globs; the value must match one.")
     exclude: list[str] = Field(default_factory=list, description="Globs; the value must match none. Wins.")

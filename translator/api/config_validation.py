@@ -143,7 +143,7 @@ def _not_a_pipeline(doc: SourceDocument) -> Finding | None:
     if doc.documents == 0 or data is None:
         return Finding(Severity.ERROR, "(file)", "not a pipeline: the file is empty")
     if not isinstance(data, dict):
-        kind = {str: "text", list: "a list"}.get(type(data), f"a {type(data).__name__}")
+        kind = "text" if isinstance(data, str) else "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         if isinstance(data, str) and re.search(r"\b(pipeline|node|stage)\s*[({]", data):
             kind = "a Jenkinsfile"
         return Finding(
@@ -380,10 +380,15 @@ def _check_semantics(data: Any, w: _Walker) -> None:
 def _check_step(step: Step, path: Path, *, first: bool, w: _Walker) -> None:
     kinds = step.step_types()
     if not kinds:
-        raw = w.doc.data
+        raw: Any = w.doc.data
         for part in path:
-            raw = raw[part] if isinstance(raw, dict | list) else None
-        nulls = [k for k in (raw or {}) if k in {t.value for t in StepType}]
+            if isinstance(raw, dict):
+                raw = raw.get(part)
+            elif isinstance(raw, list) and isinstance(part, int) and part < len(raw):
+                raw = raw[part]
+            else:
+                raw = None
+        nulls = [k for k in (raw if isinstance(raw, dict) else {}) if k in _STEP_TYPE_KEYS]
         if nulls:
             w.error((*path, nulls[0]),
                     f"`{nulls[0]}` is empty; its settings must be indented under it")

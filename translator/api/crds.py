@@ -68,7 +68,7 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's openAPIV3Schema: structural, inlined, with descriptions."""
     raw = model.model_json_schema(by_alias=True)
     defs = raw.get("$defs", {})
-    schema = _convert(raw, defs)
+    schema: dict[str, Any] = _convert(raw, defs)
     props = schema.setdefault("properties", {})
     props["metadata"] = {"type": "object"}
     props["apiVersion"] = {"type": "string", "description": "devops.cubepaas.io/v1alpha1"}
@@ -92,12 +92,12 @@ def _convert(node: Any, defs: dict[str, Any]) -> Any:
         if len(options) == 1:
             return _convert({**options[0], **rest}, defs)
         return {**{k: v for k, v in _convert(rest, defs).items()}, "x-kubernetes-preserve-unknown-fields": True}
+    out: dict[str, Any] = {}
     if node.get("x-kubernetes-preserve-unknown-fields"):
-        out = {"x-kubernetes-preserve-unknown-fields": True}
+        out["x-kubernetes-preserve-unknown-fields"] = True
         if "description" in node:
             out["description"] = node["description"]
         return out
-    out: dict[str, Any] = {}
     for key, value in node.items():
         if key in _DROP:
             continue

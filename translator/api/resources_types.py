@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from translator.api.base import APIModel
 from translator.api.config_types import PipelineConfig
@@ -27,7 +27,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 class ObjectMeta(APIModel):
     """The part of Kubernetes' ObjectMeta this code reads; the rest passes through."""
 
-    model_config = {**APIModel.model_config, "extra": "allow"}
+    model_config = ConfigDict(**{**APIModel.model_config, "extra": "allow"})
 
     name: str = ""
     namespace: str = ""
@@ -112,7 +112,7 @@ class ToolImages(APIModel):
     """Images of the steps translator writes itself."""
 
     git_clone: str = Field(default="docker.io/alpine/git:2.45.2", description="Clones the repository.")
-    image_builder: str = Field(default="docker.io/moby/buildkit:v0.15.2-rootless", description="Builds images.")
+    image_builder: str = Field(default="docker.io/moby/buildkit:v0.15.2", description="Builds images.")
     kubectl: str = Field(default="docker.io/alpine/k8s:1.30.4", description="Applies YAML.")
     helm: str = Field(default="docker.io/alpine/k8s:1.30.4", description="Installs catalog apps.")
 

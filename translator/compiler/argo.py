@@ -1,4 +1,10 @@
-"""Plan -> Argo Workflow (built with hera's models) and the ConfigMap it mounts.
+"""Plan -> Argo Workflow and the ConfigMap it mounts.
+
+The Workflow is written as plain data in Argo's field names. hera's models describe the same
+objects, but importing them costs about 0.9 s, which alone would break the one-second budget
+of `translator compile`; the test suite instead checks that every compiled Workflow
+round-trips through hera's `Workflow` model unchanged, and validates it against Argo's own
+JSON schema and CRD (see docs/architecture.md).
 
 Shape: one DAG template `pipeline`; one container template and one DAG task per step, named
 by the step's id; every step of stage N depends on every step of stage N-1, so stages run in
@@ -19,8 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from hera.workflows import models as m
 
 from translator.api.config_types import PipelineConfig, StepType
 from translator.api.resources_types import PipelineSettingSpec
@@ -72,155 +76,142 @@ def render(plan: Plan) -> ArgoOutput:
             f"an Argo Workflow holds at most {MAX_TEMPLATES - 1}"
         )
     setting = plan.setting
-    namespace = setting.argo.namespace or plan.namespace
+    argo = setting.argo
+    namespace = argo.namespace or plan.namespace
     cm_name = scripts_config_map_name(plan.execution)
     data: dict[str, str] = {}
+    templates = [_dag(plan)] + [_step_template(step, cm_name, data) for step in steps]
 
-    templates = [_dag(plan)]
-    for step in steps:
-        templates.append(_step_template(plan, step, cm_name, data))
-
-    volumes = [m.Volume(name="scripts", config_map=m.ConfigMapVolumeSource(name=cm_name, default_mode=0o555))]
+    volumes: list[dict[str, Any]] = [
+        {"name": "scripts", "configMap": {"name": cm_name, "defaultMode": 0o555}},
+    ]
     if any(s.mounts_registry_credentials for s in steps):
-        volumes.append(m.Volume(name="registry-credentials", secret=m.SecretVolumeSource(
-            secret_name=setting.registry_credentials_secret,
-            items=[m.KeyToPath(key=".dockerconfigjson", path="config.json")],
-        )))
+        volumes.append({"name": "registry-credentials", "secret": {
+            "secretName": setting.registry_credentials_secret,
+            "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+        }})
     if any(s.mounts_git_credentials for s in steps):
-        volumes.append(m.Volume(name="git-credentials", secret=m.SecretVolumeSource(
-            secret_name=setting.git_credentials_secret, default_mode=0o400,
-        )))
+        volumes.append({"name": "git-credentials", "secret": {
+            "secretName": setting.git_credentials_secret, "defaultMode": 0o400,
+        }})
     seen: set[str] = set()
     for step in steps:
         for cache in step.caches:
             if cache.volume_name not in seen:
                 seen.add(cache.volume_name)
-                volumes.append(m.Volume(name=cache.volume_name, host_path=m.HostPathVolumeSource(
-                    path=cache.host_path, type="DirectoryOrCreate",
-                )))
+                volumes.append({"name": cache.volume_name,
+                                "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"}})
 
-    spec = m.WorkflowSpec(
-        entrypoint=ENTRYPOINT,
-        service_account_name=setting.argo.service_account or None,
-        active_deadline_seconds=plan.timeout_seconds,
-        pod_metadata=m.Metadata(labels=dict(plan.labels)),
-        node_selector=dict(setting.node_selector) or None,
-        tolerations=[m.Toleration(**t.model_dump(exclude_none=True)) for t in setting.tolerations] or None,
-        image_pull_secrets=[m.LocalObjectReference(name=n) for n in setting.image_pull_secrets] or None,
-        affinity=_affinity(plan),
-        pod_gc=m.PodGC(strategy=setting.argo.pod_gc_strategy) if setting.argo.pod_gc_strategy else None,
-        ttl_strategy=m.TTLStrategy(seconds_after_completion=setting.argo.ttl_seconds_after_finished),
-        archive_logs=setting.argo.archive_logs,
-        artifact_repository_ref=(
-            m.ArtifactRepositoryRef(
-                config_map=setting.argo.artifact_repository_ref.config_map,
-                key=setting.argo.artifact_repository_ref.key,
-            ) if setting.argo.artifact_repository_ref else None
+    pvc_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": argo.workspace_size}},
+    }
+    if argo.workspace_storage_class:
+        pvc_spec["storageClassName"] = argo.workspace_storage_class
+    spec: dict[str, Any] = {
+        "entrypoint": ENTRYPOINT,
+        "serviceAccountName": argo.service_account,
+        "activeDeadlineSeconds": plan.timeout_seconds,
+        "podMetadata": {"labels": dict(plan.labels)},
+        "nodeSelector": dict(setting.node_selector),
+        "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in setting.tolerations],
+        "imagePullSecrets": [{"name": n} for n in setting.image_pull_secrets],
+        "affinity": _affinity(plan),
+        "podGC": {"strategy": argo.pod_gc_strategy} if argo.pod_gc_strategy else None,
+        "ttlStrategy": {"secondsAfterCompletion": argo.ttl_seconds_after_finished},
+        "archiveLogs": argo.archive_logs,
+        "artifactRepositoryRef": (
+            {"configMap": argo.artifact_repository_ref.config_map, "key": argo.artifact_repository_ref.key}
+            if argo.artifact_repository_ref else None
         ),
-        volume_claim_templates=[m.PersistentVolumeClaim(
-            metadata=m.ObjectMeta(name="workspace"),
-            spec=m.PersistentVolumeClaimSpec(
-                access_modes=["ReadWriteOnce"],
-                resources=m.VolumeResourceRequirements(requests={"storage": m.Quantity(setting.argo.workspace_size)}),
-                storage_class_name=setting.argo.workspace_storage_class or None,
-            ),
-        )],
-        volumes=volumes,
-        templates=templates,
-    )
-    workflow = m.Workflow(
-        api_version="argoproj.io/v1alpha1",
-        kind="Workflow",
-        metadata=m.ObjectMeta(
-            name=plan.execution, namespace=namespace,
-            labels=dict(plan.labels), annotations=dict(plan.annotations),
-        ),
-        spec=spec,
-    )
-    wf = workflow.model_dump(by_alias=True, exclude_none=True, mode="json")
+        "volumeClaimTemplates": [{"metadata": {"name": "workspace"}, "spec": pvc_spec}],
+        "volumes": volumes,
+        "templates": templates,
+    }
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {
+            "name": plan.execution, "namespace": namespace,
+            "labels": dict(plan.labels), "annotations": dict(plan.annotations),
+        },
+        "spec": {k: v for k, v in spec.items() if v not in (None, "", [], {})},
+    }
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": cm_name, "namespace": namespace, "labels": dict(plan.labels)},
         "data": dict(sorted(data.items())),
     }
-    return ArgoOutput(workflow=wf, config_map=config_map)
+    return ArgoOutput(workflow=workflow, config_map=config_map)
 
 
-def _affinity(plan: Plan) -> m.Affinity | None:
+def _affinity(plan: Plan) -> dict[str, Any] | None:
     if not plan.node_preferences:
         return None
     # One place for every pod of the run: the workspace volume is ReadWriteOnce, and the
     # first pod (the clone) decides where it lives, so the whole run prefers the cache nodes.
-    terms = preferred_affinity(plan.node_preferences)
-    return m.Affinity(node_affinity=m.NodeAffinity(
-        preferred_during_scheduling_ignored_during_execution=[m.PreferredSchedulingTerm(**t) for t in terms]
-    ))
+    return {"nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": preferred_affinity(plan.node_preferences),
+    }}
 
 
-def _dag(plan: Plan) -> m.Template:
-    tasks = []
+def _dag(plan: Plan) -> dict[str, Any]:
+    tasks: list[dict[str, Any]] = []
     previous: list[str] = []
     for stage in plan.stages:
         current = []
         for step in stage.steps:
-            tasks.append(m.DAGTask(
-                name=step.id, template=step.id,
-                dependencies=list(previous) or None,
-                when="false" if step.skipped else None,
-            ))
+            task: dict[str, Any] = {"name": step.id, "template": step.id}
+            if previous:
+                task["dependencies"] = list(previous)
+            if step.skipped:
+                task["when"] = "false"
+            tasks.append(task)
             current.append(step.id)
         previous = current
-    return m.Template(name=ENTRYPOINT, dag=m.DAGTemplate(tasks=tasks))
+    return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
 
 
-def _step_template(plan: Plan, step: PlanStep, cm_name: str, data: dict[str, str]) -> m.Template:
+def _step_template(step: PlanStep, cm_name: str, data: dict[str, str]) -> dict[str, Any]:
     data[step.script_file] = step.script
     for name, content in step.files:
         data[name] = content
-    env = []
+    env: list[dict[str, Any]] = []
     for i, var in enumerate(step.env):
         if var.secret_name:
-            env.append(m.EnvVar(name=var.name, value_from=m.EnvVarSource(
-                secret_key_ref=m.SecretKeySelector(name=var.secret_name, key=var.secret_key)
-            )))
+            env.append({"name": var.name, "valueFrom": {
+                "secretKeyRef": {"name": var.secret_name, "key": var.secret_key}}})
         elif "{{" in var.value:
             key = f"env-{step.id}-{i}"
             data[key] = var.value
-            env.append(m.EnvVar(name=var.name, value_from=m.EnvVarSource(
-                config_map_key_ref=m.ConfigMapKeySelector(name=cm_name, key=key)
-            )))
+            env.append({"name": var.name, "valueFrom": {"configMapKeyRef": {"name": cm_name, "key": key}}})
         else:
-            env.append(m.EnvVar(name=var.name, value=var.value))
+            env.append({"name": var.name, "value": var.value})
     mounts = [
-        m.VolumeMount(name="workspace", mount_path=WORKSPACE),
-        m.VolumeMount(name="scripts", mount_path=SCRIPTS_DIR, read_only=True),
+        {"name": "workspace", "mountPath": WORKSPACE},
+        {"name": "scripts", "mountPath": SCRIPTS_DIR, "readOnly": True},
     ]
     if step.mounts_registry_credentials:
-        mounts.append(m.VolumeMount(name="registry-credentials", mount_path=DOCKER_CONFIG_DIR, read_only=True))
+        mounts.append({"name": "registry-credentials", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
     if step.mounts_git_credentials:
-        mounts.append(m.VolumeMount(name="git-credentials", mount_path=GIT_CREDENTIALS_DIR, read_only=True))
-    mounts += [m.VolumeMount(name=c.volume_name, mount_path=c.container_path) for c in step.caches]
+        mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
+    mounts += [{"name": c.volume_name, "mountPath": c.container_path} for c in step.caches]
     labels = {
         f"{LABEL_PREFIX}/stage-index": str(step.stage_index),
         f"{LABEL_PREFIX}/step-index": str(step.step_index),
     }
     if step.caches:
         labels[f"{LABEL_PREFIX}/cache"] = "true"
-    return m.Template(
-        name=step.id,
-        metadata=m.Metadata(labels=labels),
-        container=m.Container(
-            name="main",
-            image=step.image,
-            command=["/bin/sh", f"{SCRIPTS_DIR}/{step.script_file}"],
-            working_dir=WORKSPACE if step.kind is StepType.SOURCE_CODE else SOURCE_DIR,
-            env=env,
-            resources=m.ResourceRequirements(
-                requests={k: m.Quantity(v) for k, v in step.resources["requests"].items()},
-                limits={k: m.Quantity(v) for k, v in step.resources["limits"].items()},
-            ),
-            security_context=m.SecurityContext(privileged=True) if step.privileged else None,
-            volume_mounts=mounts,
-        ),
-    )
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": step.image,
+        "command": ["/bin/sh", f"{SCRIPTS_DIR}/{step.script_file}"],
+        "workingDir": WORKSPACE if step.kind is StepType.SOURCE_CODE else SOURCE_DIR,
+        "env": env,
+        "resources": {"requests": dict(step.resources["requests"]), "limits": dict(step.resources["limits"])},
+        "volumeMounts": mounts,
+    }
+    if step.privileged:
+        container["securityContext"] = {"privileged": True}
+    return {"name": step.id, "metadata": {"labels": labels}, "container": container}

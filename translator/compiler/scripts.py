@@ -32,14 +32,17 @@ class ToolStep:
     warning: str = ""
 
 
+GIT_CREDENTIALS = r"""if [ -f /translator/git/username ] && [ -f /translator/git/password ]; then
+  git config --global credential.helper \
+    '!f() { echo "username=$(cat /translator/git/username)"; echo "password=$(cat /translator/git/password)"; }; f'
+fi
+"""
+
 CLONE = r"""set -eu
 # Clone the run's commit into the workspace; safe to run again on the same volume.
 mkdir -p /workspace/source
 cd /workspace/source
-if [ -f /translator/git/username ] && [ -f /translator/git/password ]; then
-  git config --global credential.helper '!f() { echo "username=$(cat /translator/git/username)"; echo "password=$(cat /translator/git/password)"; }; f'
-fi
-if [ ! -d .git ]; then
+""" + GIT_CREDENTIALS + r"""if [ ! -d .git ]; then
   git init -q .
   git remote add origin "$CICD_GIT_URL"
 fi
@@ -73,7 +76,11 @@ APPLY_YAML = r"""set -eu
 """ + SUBSTITUTE + r"""cd /workspace/source
 if [ -n "$YAML_PATH" ]; then src="$YAML_PATH"; else src="/translator/scripts/$YAML_CONTENT_FILE"; fi
 if [ ! -e "$src" ]; then echo "applyYamlConfig: $src does not exist in the workspace" >&2; exit 1; fi
-if [ -d "$src" ]; then files=$(find "$src" -maxdepth 1 -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | sort); else files="$src"; fi
+if [ -d "$src" ]; then
+  files=$(find "$src" -maxdepth 1 -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | sort)
+else
+  files="$src"
+fi
 for f in $files; do
   echo "---"
   substitute "$f"
@@ -100,10 +107,7 @@ echo "pushed $PLUGIN_IMAGE"
 """
 
 PUBLISH_CATALOG = r"""set -eu
-if [ -f /translator/git/username ] && [ -f /translator/git/password ]; then
-  git config --global credential.helper '!f() { echo "username=$(cat /translator/git/username)"; echo "password=$(cat /translator/git/password)"; }; f'
-fi
-rm -rf /tmp/catalog
+""" + GIT_CREDENTIALS + r"""rm -rf /tmp/catalog
 git clone -q --depth 1 --branch "$CATALOG_GIT_BRANCH" "$CATALOG_GIT_URL" /tmp/catalog
 dest="/tmp/catalog/charts/$CATALOG_TEMPLATE/$CATALOG_VERSION"
 rm -rf "$dest"
@@ -111,7 +115,8 @@ mkdir -p "$dest"
 cp -R "/workspace/source/$CATALOG_CHART_PATH/." "$dest/"
 cd /tmp/catalog
 git add -A
-git -c user.name="${CATALOG_GIT_AUTHOR:-translator}" -c user.email="${CATALOG_GIT_EMAIL:-translator@localhost}" \
+git -c user.name="${CATALOG_GIT_AUTHOR:-translator}" \
+  -c user.email="${CATALOG_GIT_EMAIL:-translator@localhost}" \
   commit -q -m "Publish $CATALOG_TEMPLATE $CATALOG_VERSION (pipeline $CICD_PIPELINE_ID run $CICD_EXECUTION_SEQUENCE)" \
   || { echo "nothing changed in the catalog"; exit 0; }
 git push -q origin "HEAD:$CATALOG_GIT_BRANCH"
@@ -255,4 +260,5 @@ def answers_to_values(answers: dict[str, str]) -> dict[str, object]:
             node = child
         if not isinstance(node.get(parts[-1]), dict):
             node[parts[-1]] = answers[key]
-    return json.loads(json.dumps(out))
+    copied: dict[str, object] = json.loads(json.dumps(out))
+    return copied

@@ -13,7 +13,9 @@ import yaml
 from translator.compiler import scripts
 from translator.compiler.scripts import answers_to_values, split_catalog_template
 
-TOOL_SCRIPTS = {n: getattr(scripts, n) for n in ("CLONE", "APPLY_YAML", "PUBLISH_IMAGE", "PUBLISH_CATALOG", "APPLY_APP")}
+TOOL_SCRIPTS = {
+    n: getattr(scripts, n) for n in ("CLONE", "APPLY_YAML", "PUBLISH_IMAGE", "PUBLISH_CATALOG", "APPLY_APP")
+}
 
 
 @pytest.mark.parametrize("name", sorted(TOOL_SCRIPTS))

@@ -360,3 +360,19 @@ def parse_setting(obj: dict[str, Any] | None) -> PipelineSettingSpec:
     if obj is None:
         return PipelineSettingSpec()
     return PipelineSettingSpec.model_validate(obj.get("spec", obj))
+
+
+def select_setting(pipeline: PipelineSpec, settings: dict[str, dict[str, Any]]) -> tuple[PipelineSettingSpec, str]:
+    """The setting a Pipeline uses, and where it came from.
+
+    `settings` maps the names of the PipelineSettings in the pipeline's namespace to their
+    objects. The one the spec names wins, else the one named `default`, else built-in
+    defaults. A named setting that does not exist is an error, not a silent fallback.
+    """
+    if pipeline.setting_name:
+        if pipeline.setting_name not in settings:
+            raise LookupError(f"PipelineSetting {pipeline.setting_name!r} named by the pipeline does not exist")
+        return parse_setting(settings[pipeline.setting_name]), pipeline.setting_name
+    if "default" in settings:
+        return parse_setting(settings["default"]), "default"
+    return PipelineSettingSpec(), "(built-in defaults)"

@@ -53,6 +53,15 @@ def test_stages_in_order_steps_in_parallel_clone_first() -> None:
     assert wf["metadata"]["name"] == "pipeline-1"
 
 
+def test_the_names_users_wrote_are_kept_beside_the_task_names() -> None:
+    import json
+
+    wf, _ = _compile(TWO_STAGES.replace("name: Ship", "name: 'Ship it: {{now}} 🚀'"))
+    names = json.loads(wf["metadata"]["annotations"]["devops.cubepaas.io/display-names"])
+    assert names["ship-it-now"] == {"stage": "Ship it: {{now}} 🚀", "step": "Run script (alpine)"}
+    assert names["clone"] == {"stage": "Clone", "step": "Clone"}
+
+
 def test_a_step_that_does_not_match_is_a_skipped_task() -> None:
     wf, _ = _compile(TWO_STAGES, branch="develop")
     assert _tasks(wf)["ship"]["when"] == "false"

@@ -23,6 +23,7 @@ and `env-<step-id>-<n>` for moved env values. Pod labels `devops.cubepaas.io/sta
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,12 +129,16 @@ def render(plan: Plan) -> ArgoOutput:
         "volumes": volumes,
         "templates": templates,
     }
+    # The names users wrote, by task: the Argo UI shows task names, this keeps the originals
+    # (annotations of the Workflow's own metadata are not templated by Argo).
+    display = {s.id: {"stage": plan.stages[s.stage_index].name, "step": s.display_name} for s in steps}
+    annotations = {**plan.annotations, f"{LABEL_PREFIX}/display-names": json.dumps(display, ensure_ascii=False)}
     workflow = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {
             "name": plan.execution, "namespace": namespace,
-            "labels": dict(plan.labels), "annotations": dict(plan.annotations),
+            "labels": dict(plan.labels), "annotations": annotations,
         },
         "spec": {k: v for k, v in spec.items() if v not in (None, "", [], {})},
     }

@@ -27,10 +27,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from translator.api.config_types import PipelineConfig, StepType
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.config_types import StepType
 from translator.cache.placement import preferred_affinity
-from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import (
     DOCKER_CONFIG_DIR,
     GIT_CREDENTIALS_DIR,
@@ -41,7 +39,6 @@ from translator.compiler.plan import (
     CompileError,
     Plan,
     PlanStep,
-    build_plan,
 )
 
 ENTRYPOINT = "pipeline"
@@ -55,14 +52,6 @@ class ArgoOutput:
 
     def objects(self) -> list[dict[str, Any]]:
         return [self.workflow, self.config_map]
-
-
-def compile_argo(
-    config: PipelineConfig, ctx: ExecutionContext, setting: PipelineSettingSpec
-) -> tuple[Plan, ArgoOutput]:
-    """Config + context + setting -> (plan, Argo objects)."""
-    plan = build_plan(config, ctx, setting)
-    return plan, render(plan)
 
 
 def scripts_config_map_name(execution: str) -> str:

@@ -1,0 +1,264 @@
+"""A Kubernetes API server double over real HTTP, for the official `kubernetes` client.
+
+Serves core (`/api/v1`) and group (`/apis/{group}/{version}`) paths, namespaced and
+cluster-wide, with get / list / watch / create / update / patch / delete, the `status`
+subresource, pod `log`, label and field selectors, and watches that stream JSON lines,
+resume from a resourceVersion and answer 410 Gone for one older than the history.
+Fault injection answers a chosen fraction of requests with 409 or 500, for resilience tests.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import yaml
+
+from tests.kube_double.store import ApiError, Event, Resource, Store, selector
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Faults:
+    """Answer this fraction of matching requests with an error before touching the store."""
+
+    rate: float = 0.0
+    codes: tuple[int, ...] = (409, 500)
+    methods: tuple[str, ...] = ("POST", "PUT", "PATCH", "DELETE", "GET")
+    rng: random.Random = field(default_factory=lambda: random.Random(11))
+    injected: int = 0
+
+    def pick(self, method: str, path: str) -> int | None:
+        if self.rate <= 0 or method not in self.methods or "watch=" in path:
+            return None
+        if self.rng.random() < self.rate:
+            self.injected += 1
+            return self.rng.choice(self.codes)
+        return None
+
+
+class KubeDouble:
+    """Start with `with KubeDouble() as kube:`; `kube.kubeconfig` is a file the client can load."""
+
+    def __init__(self, *, history_size: int = 5000, crds: bool = True) -> None:
+        self.store = Store(history_size=history_size)
+        self.faults = Faults()
+        self.requests: Counter[str] = Counter()
+        self.request_log: list[tuple[str, str]] = []
+        self.log_requests = False
+        if crds:
+            for path in sorted((ROOT / "crds").glob("*.yaml")):
+                self.store.register_crd(yaml.safe_load(path.read_text()))
+        handler = type("Handler", (_Handler,), {"double": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._tmp = tempfile.TemporaryDirectory()
+        self.kubeconfig = str(Path(self._tmp.name) / "kubeconfig")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> KubeDouble:
+        self.thread.start()
+        Path(self.kubeconfig).write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "double",
+            "clusters": [{"name": "double", "cluster": {"server": self.url}}],
+            "contexts": [{"name": "double", "context": {"cluster": "double", "user": "u", "namespace": "default"}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+        }))
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        with self.store.lock:
+            self.store.lock.notify_all()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> KubeDouble:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # helpers for tests
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+        return self.store.create(self.store.resource("", "namespaces"), "",
+                                 {"metadata": {"name": name, "labels": labels or {}}})
+
+    def writes(self) -> int:
+        return sum(v for k, v in self.requests.items() if k.split()[0] in ("POST", "PUT", "PATCH", "DELETE"))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    double: KubeDouble
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        return
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(self) -> tuple[Resource, str, str, str, dict[str, list[str]]]:
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        parts = [p for p in url.path.split("/") if p]
+        if parts[:2] == ["api", "v1"]:
+            group, rest = "", parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) >= 3:
+            group, rest = parts[1], parts[3:]
+        else:
+            raise ApiError(404, "NotFound", f"no route for {url.path}")
+        namespace = ""
+        if rest[:1] == ["namespaces"] and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            raise ApiError(404, "NotFound", f"no route for {url.path}")
+        res = self.double.store.resource(group, rest[0])
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        if res.namespaced and name and not namespace:
+            raise ApiError(404, "NotFound", f"{res.plural} is namespaced")
+        return res, namespace, name, sub, query
+
+    def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise ApiError(400, "BadRequest", "the body is not JSON") from None
+
+    def _handle(self, method: str) -> None:
+        double = self.double
+        key = f"{method} {urlparse(self.path).path}"
+        double.requests[f"{method} {'watch' if 'watch=' in self.path else 'call'}"] += 1
+        if double.log_requests:
+            double.request_log.append((method, self.path))
+        try:
+            body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
+            code = double.faults.pick(method, self.path)
+            if code == 409:
+                raise ApiError(409, "Conflict", "injected conflict: the object has been modified")
+            if code:
+                raise ApiError(code, "InternalError", "injected internal error")
+            res, ns, name, sub, query = self._route()
+            store = double.store
+            one = lambda k: (query.get(k) or [""])[0]  # noqa: E731
+            if method == "GET":
+                if sub == "log":
+                    self._send(200, store.logs.get((ns, name), ""), "text/plain")
+                    return
+                if one("watch") in ("true", "1"):
+                    self._watch(res, ns, query)
+                    return
+                if name:
+                    self._send(200, store.get(res, ns, name))
+                    return
+                items, rv = store.list(res, ns, one("labelSelector"), one("fieldSelector"))
+                self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List",
+                                 "metadata": {"resourceVersion": str(rv)}, "items": items})
+            elif method == "POST":
+                self._send(201, store.create(res, ns, body))
+            elif method == "PUT":
+                self._send(200, store.replace(res, ns, name, body, subresource=sub))
+            elif method == "PATCH":
+                ctype = self.headers.get("Content-Type", "application/merge-patch+json")
+                self._send(200, store.patch(res, ns, name, body, ctype, subresource=sub))
+            elif method == "DELETE":
+                propagation = one("propagationPolicy") or (body or {}).get("propagationPolicy") or "Background"
+                self._send(200, store.delete(res, ns, name, propagation))
+        except ApiError as err:
+            self._send(err.code, err.status())
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        del key
+
+    def _watch(self, res: Resource, namespace: str, query: dict[str, list[str]]) -> None:
+        store = self.double.store
+        one = lambda k: (query.get(k) or [""])[0]  # noqa: E731
+        match = selector(one("labelSelector"), one("fieldSelector"))
+        timeout = float(one("timeoutSeconds") or 300)
+        deadline = time.monotonic() + timeout
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def emit(event: dict[str, Any]) -> None:
+            line = (json.dumps(event) + "\n").encode()
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            self.wfile.flush()
+
+        try:
+            with store.lock:
+                rv_text = one("resourceVersion")
+                pending: list[Event] | None
+                if rv_text and rv_text != "0":
+                    last = int(rv_text)
+                    try:
+                        pending = store.events_since(res, namespace, last, match)
+                    except ApiError as err:
+                        emit({"type": "ERROR", "object": err.status()})
+                        pending = None
+                else:
+                    items, last = store.list(res, namespace, one("labelSelector"), one("fieldSelector"))
+                    pending = [Event(last, "ADDED", res, o) for o in items]
+            while pending is not None:
+                for event in pending:
+                    emit({"type": event.type, "object": event.obj})
+                    last = max(last, event.rv)
+                pending = None
+                with store.lock:
+                    while (remaining := deadline - time.monotonic()) > 0:
+                        try:
+                            found = store.events_since(res, namespace, last, match)
+                        except ApiError as err:
+                            emit({"type": "ERROR", "object": err.status()})
+                            break
+                        if found:
+                            pending = found
+                            break
+                        store.lock.wait(timeout=min(remaining, 1.0))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ValueError, OSError):
+            pass
+        self.close_connection = True
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle("DELETE")

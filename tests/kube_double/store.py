@@ -222,7 +222,8 @@ class Store:
             key, current = self._current(res, namespace, name)
             rv = body.get("metadata", {}).get("resourceVersion")
             if not rv:
-                raise ApiError(422, "Invalid", "metadata.resourceVersion: Invalid value: must be specified for an update")
+                raise ApiError(422, "Invalid",
+                               "metadata.resourceVersion: Invalid value: must be specified for an update")
             if rv != current["metadata"]["resourceVersion"]:
                 raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
                                "the object has been modified; please apply your changes to the latest version "
@@ -238,7 +239,8 @@ class Store:
             else:
                 if not isinstance(patch, dict):
                     raise ApiError(400, "BadRequest", "a merge patch must be an object")
-                rv = patch.get("metadata", {}).get("resourceVersion") if isinstance(patch.get("metadata"), dict) else None
+                meta = patch.get("metadata")
+                rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
                 if rv and rv != current["metadata"]["resourceVersion"]:
                     raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
                                    "the object has been modified")
@@ -386,7 +388,7 @@ def label_matcher(text: str) -> Any:
             checks.append((lambda k, vs, o: lambda lab: (lab.get(k) in vs) == (o == "in")
                            if k in lab or o == "in" else True)(key, vals, setop))
         elif op:
-            checks.append((lambda k, v, o: lambda lab: (lab.get(k) == v) == (o != "!="))(key, value, op))
+            checks.append((lambda k, want, o: lambda lab: (lab.get(k) == want) == (o != "!="))(key, value, op))
         else:
             checks.append((lambda k, n: lambda lab: (k in lab) != bool(n))(key, neg))
     return lambda labels: all(c(labels) for c in checks)

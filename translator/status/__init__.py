@@ -1,0 +1,1 @@
+"""Pure: engine observations -> PipelineExecution status."""

@@ -1,0 +1,172 @@
+"""Pure: what the engine observed -> the PipelineExecution's status, by Rancher's rules.
+
+- A step that does not match its `when` is Skipped from the start, with the reason.
+- When a step fails, the siblings still running end Aborted and later stages stay Waiting.
+- A stop ends every unfinished step Aborted and the run Aborted, naming who stopped it.
+- A run whose engine object is gone before it finished ends Failed with that reason.
+Time comes in as an argument; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from translator.api.resources_types import (
+    Condition,
+    PipelineExecutionStatus,
+    StageStatus,
+    StepStatus,
+)
+from translator.api.states import ConditionType, State
+from translator.status.argo import StepObservation, WorkflowObservation
+
+_STOP_WORDS = ("terminated", "stopped with strategy", "shutdown", "shut down", "deleted")
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    id: str
+    skipped: bool = False
+    skip_reason: str = ""
+
+
+@dataclass(frozen=True)
+class StageLayout:
+    name: str
+    steps: tuple[StepLayout, ...] = field(default=())
+
+
+def initial_stages(layout: list[StageLayout]) -> list[StageStatus]:
+    """Every stage and step Waiting, or Skipped where its `when` did not match."""
+    stages = []
+    for stage in layout:
+        steps = [StepStatus(state=State.SKIPPED, message=s.skip_reason) if s.skipped else StepStatus()
+                 for s in stage.steps]
+        state = State.SKIPPED if steps and all(s.state is State.SKIPPED for s in steps) else State.WAITING
+        stages.append(StageStatus(name=stage.name, state=state, steps=steps))
+    return stages
+
+
+def _step_state(obs: StepObservation | None, *, stopping: bool) -> State:
+    if obs is None:
+        return State.WAITING
+    if stopping and obs.state in (State.FAILED, State.WAITING, State.BUILDING) and (
+        obs.state is not State.FAILED or any(w in obs.message.lower() for w in _STOP_WORDS)
+    ):
+        return State.ABORTED
+    return obs.state
+
+
+def stage_state(steps: list[StepStatus]) -> State:
+    states = [s.state for s in steps]
+    if State.FAILED in states:
+        return State.FAILED
+    if State.ABORTED in states:
+        return State.ABORTED
+    if states and all(s is State.SKIPPED for s in states):
+        return State.SKIPPED
+    if states and all(s in (State.SUCCESS, State.SKIPPED) for s in states):
+        return State.SUCCESS
+    if any(s is not State.WAITING and s is not State.SKIPPED for s in states):
+        return State.BUILDING
+    return State.WAITING
+
+
+def derive(
+    layout: list[StageLayout], obs: WorkflowObservation | None, previous: PipelineExecutionStatus, *,
+    now: str, stopped_by: str = "", lost_reason: str = "",
+) -> PipelineExecutionStatus:
+    """The new status: previous fields kept, stages and state recomputed from `obs`."""
+    status = previous.model_copy(deep=True)
+    stopping = bool(stopped_by) or bool(obs and obs.shutdown)
+    stages = initial_stages(layout)
+    failed_at: int | None = None
+    for si, (stage, plan_stage) in enumerate(zip(stages, layout, strict=True)):
+        for ti, step_layout in enumerate(plan_stage.steps):
+            if step_layout.skipped:
+                continue
+            seen = obs.steps.get(step_layout.id) if obs else None
+            state = _step_state(seen, stopping=stopping)
+            if seen and seen.state is State.SKIPPED and not seen.message:
+                state = State.SKIPPED
+            stages[si].steps[ti] = StepStatus(
+                state=state, started=seen.started if seen else "", ended=seen.ended if seen else "",
+                message=(f"stopped by {stopped_by}" if state is State.ABORTED and stopped_by
+                         else seen.message if seen else ""),
+            )
+            if state is State.FAILED and failed_at is None:
+                failed_at = si
+    if failed_at is not None:
+        # Rancher: the failed step's running siblings are aborted, later stages never start
+        for step in stages[failed_at].steps:
+            if step.state in (State.BUILDING, State.WAITING):
+                step.state = State.ABORTED
+                step.message = step.message or "aborted: a step of this stage failed"
+                step.ended = step.ended or now
+        for stage in stages[failed_at + 1 :]:
+            for step in stage.steps:
+                if step.state is State.SKIPPED and step.message:
+                    continue
+                if step.state is not State.SUCCESS:
+                    step.state = State.WAITING
+    for stage in stages:
+        stage.state = stage_state(stage.steps)
+        started = [s.started for s in stage.steps if s.started]
+        ended = [s.ended for s in stage.steps if s.ended]
+        stage.started = min(started) if started else ""
+        if stage.state.finished and ended:
+            stage.ended = max(ended)
+    status.stages = stages
+
+    if lost_reason and not (obs and obs.finished):
+        state = State.FAILED
+    elif stopping and (obs is None or obs.finished or all(
+            s.state.finished or s.state is State.WAITING for st in stages for s in st.steps)):
+        state = State.ABORTED
+    elif obs is not None and obs.finished:
+        state = State.FAILED if failed_at is not None else obs.state
+    elif failed_at is not None:
+        state = State.FAILED
+    else:
+        state = State.BUILDING
+    status.execution_state = state
+    if obs and obs.started and not status.started:
+        status.started = obs.started
+    if state.finished:
+        status.ended = status.ended or (obs.ended if obs and obs.ended else now)
+        built = Condition(type=ConditionType.BUILT)
+        if state is State.SUCCESS:
+            built.status, built.reason, built.message = "True", "Succeeded", "every step succeeded or was skipped"
+        elif state is State.ABORTED:
+            built.status, built.reason = "False", "Stopped"
+            built.message = f"stopped by {stopped_by}" if stopped_by else "the run was shut down"
+        elif lost_reason:
+            built.status, built.reason, built.message = "False", "EngineObjectLost", lost_reason
+        else:
+            built.status, built.reason = "False", "StepFailed"
+            built.message = _failure_message(stages, layout)
+        set_condition(status, built, now=now)
+    return status
+
+
+def _failure_message(stages: list[StageStatus], layout: list[StageLayout]) -> str:
+    for stage, plan_stage in zip(stages, layout, strict=True):
+        for i, step in enumerate(stage.steps):
+            if step.state is State.FAILED:
+                detail = f": {step.message}" if step.message else ""
+                return f"stage {plan_stage.name!r} step {i + 1} failed{detail}"
+    return "the run failed"
+
+
+def set_condition(status: PipelineExecutionStatus, cond: Condition, *, now: str) -> None:
+    """Replace the condition of the same type; transition time moves only when status does."""
+    for i, old in enumerate(status.conditions):
+        if old.type == cond.type:
+            cond.last_transition_time = old.last_transition_time if old.status == cond.status else now
+            cond.last_update_time = old.last_update_time if old.model_dump() == {
+                **cond.model_dump(), "last_update_time": old.last_update_time,
+                "last_transition_time": old.last_transition_time} else now
+            status.conditions[i] = cond
+            return
+    cond.last_transition_time = cond.last_update_time = now
+    status.conditions.append(cond)

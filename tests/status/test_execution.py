@@ -39,7 +39,7 @@ def test_waiting_then_building_then_success() -> None:
                   running, now=NOW)
     assert done.execution_state is State.SUCCESS and done.ended == "t9"
     assert [s.state for s in done.stages] == [State.SUCCESS, State.SUCCESS, State.SUCCESS]
-    built = [c for c in done.conditions if c.type == "Built"][0]
+    built = next(c for c in done.conditions if c.type == "Built")
     assert built.status == "True"
 
 
@@ -49,7 +49,7 @@ def test_a_failed_step_aborts_running_siblings_and_later_stages_wait() -> None:
     status = derive(LAYOUT, obs, PipelineExecutionStatus(), now=NOW)
     assert _states(status) == [[State.SUCCESS], [State.FAILED, State.ABORTED, State.SKIPPED], [State.WAITING]]
     assert status.execution_state is State.FAILED
-    built = [c for c in status.conditions if c.type == "Built"][0]
+    built = next(c for c in status.conditions if c.type == "Built")
     assert built.reason == "StepFailed" and "'Build' step 1 failed: exit code 2" in built.message
 
 
@@ -60,14 +60,14 @@ def test_stop_aborts_unfinished_steps_and_names_who() -> None:
     assert _states(status)[1][:2] == [State.ABORTED, State.ABORTED]
     assert status.execution_state is State.ABORTED
     assert status.stages[1].steps[0].message == "stopped by alice"
-    assert [c for c in status.conditions if c.type == "Built"][0].message == "stopped by alice"
+    assert next(c for c in status.conditions if c.type == "Built").message == "stopped by alice"
 
 
 def test_lost_workflow_fails_with_the_reason() -> None:
     status = derive(LAYOUT, None, PipelineExecutionStatus(execution_state=State.BUILDING), now=NOW,
                     lost_reason="the Workflow was deleted while the run was Building")
     assert status.execution_state is State.FAILED and status.ended == NOW
-    cond = [c for c in status.conditions if c.type == "Built"][0]
+    cond = next(c for c in status.conditions if c.type == "Built")
     assert cond.reason == "EngineObjectLost" and "deleted" in cond.message
 
 

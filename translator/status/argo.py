@@ -81,8 +81,8 @@ def decode_nodes(status: dict[str, Any]) -> dict[str, Any]:
 
 def pod_name(workflow_name: str, node: dict[str, Any]) -> str:
     """Argo's v2 pod name of a Pod node."""
-    node_id = node.get("id", "")
-    template = node.get("templateName", "")
+    node_id = str(node.get("id", ""))
+    template = str(node.get("templateName", ""))
     if not template or "-" not in node_id:
         return node_id
     prefix = f"{workflow_name}-{template}"

@@ -81,7 +81,7 @@ def derive(
     stopping = bool(stopped_by) or bool(obs and obs.shutdown)
     stages = initial_stages(layout)
     failed_at: int | None = None
-    for si, (stage, plan_stage) in enumerate(zip(stages, layout, strict=True)):
+    for si, plan_stage in enumerate(layout):
         for ti, step_layout in enumerate(plan_stage.steps):
             if step_layout.skipped:
                 continue

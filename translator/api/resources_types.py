@@ -188,6 +188,9 @@ class PipelineStatus(APIModel):
     last_run_state: State | None = Field(default=None, description="State of the newest run.")
     last_started: str = Field(default="", description="When the newest run started, RFC 3339.")
     webhook_id: str = Field(default="", description="Id of the repository webhook, once created.")
+    last_run_request: str = Field(
+        default="", description="The last `devops.cubepaas.io/run` annotation value acted on.",
+    )
     cache_nodes: list[CacheNode] = Field(default_factory=list, description="Newest first.")
 
 
@@ -202,6 +205,14 @@ class Pipeline(APIModel):
 
 
 # --- PipelineExecution -------------------------------------------------------------------
+
+
+class ReusedStep(APIModel):
+    """A step a rerun does not run again (`translator rerun --from-failed`)."""
+
+    stage: int = Field(description="Stage index, the clone stage being 0.")
+    step: int = Field(description="Step index in the stage.")
+    from_run: int = Field(description="The run whose result stands.")
 
 
 class PipelineExecutionSpec(APIModel):
@@ -219,6 +230,10 @@ class PipelineExecutionSpec(APIModel):
     ref: str = ""
     message: str = ""
     author: str = ""
+    rerun_of: str = Field(default="", description="The execution this one reruns.")
+    reused_steps: list[ReusedStep] = Field(
+        default_factory=list, description="Steps not run again: their result comes from an earlier run.",
+    )
 
 
 class Condition(APIModel):

@@ -70,7 +70,7 @@ def render(plan: Plan) -> ArgoOutput:
     namespace = argo.namespace or plan.namespace
     cm_name = scripts_config_map_name(plan.execution)
     data: dict[str, str] = {}
-    templates = [_dag(plan)] + [_step_template(step, cm_name, data) for step in steps]
+    templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan.pipeline) for step in steps]
 
     volumes: list[dict[str, Any]] = [
         {"name": "scripts", "configMap": {"name": cm_name, "defaultMode": 0o555}},
@@ -167,7 +167,7 @@ def _dag(plan: Plan) -> dict[str, Any]:
     return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
 
 
-def _step_template(step: PlanStep, cm_name: str, data: dict[str, str]) -> dict[str, Any]:
+def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], pipeline: str) -> dict[str, Any]:
     data[step.script_file] = step.script
     for name, content in step.files:
         data[name] = content
@@ -208,4 +208,14 @@ def _step_template(step: PlanStep, cm_name: str, data: dict[str, str]) -> dict[s
     }
     if step.privileged:
         container["securityContext"] = {"privileged": True}
-    return {"name": step.id, "metadata": {"labels": labels}, "container": container}
+    template: dict[str, Any] = {"name": step.id, "metadata": {"labels": labels}, "container": container}
+    if step.caches:
+        # One writer at a time per pipeline cache: two runs of a pipeline never write the same
+        # cache directory at once (Argo holds the step Pending until the mutex is free).
+        template["synchronization"] = {"mutexes": [{"name": cache_mutex(pipeline)}]}
+    return template
+
+
+def cache_mutex(pipeline: str) -> str:
+    """The Argo mutex serialising a pipeline's cached steps (stored format)."""
+    return f"translator-cache-{pipeline}"

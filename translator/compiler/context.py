@@ -24,6 +24,7 @@ class ExecutionContext:
     trigger_user: str = ""
     cache_nodes: tuple[str, ...] = ()
     execution: str = ""  # defaults to <pipeline>-<run>
+    reused: tuple[tuple[int, int, int], ...] = ()  # (stage, step, from run): not run again
 
     @property
     def execution_name(self) -> str:

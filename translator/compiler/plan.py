@@ -63,6 +63,10 @@ class PlanStep:
     mounts_git_credentials: bool = False
 
     @property
+    def cached(self) -> bool:
+        return bool(self.caches)
+
+    @property
     def script_file(self) -> str:
         return f"{self.id}.sh"
 
@@ -117,6 +121,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
         stages.insert(0, Stage(name="Clone", steps=[Step(source_code_config=SourceCodeConfig())]))
 
     used_ids: set[str] = set()
+    reused = {(stage, step): run for stage, step, run in ctx.reused}
     plan_stages = []
     for si, stage in enumerate(stages):
         stage_runs, why = when_matches(stage.when, branch=ctx.branch, event=ctx.event)
@@ -129,6 +134,8 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
             runs, step_why = when_matches(step.when, branch=ctx.branch, event=ctx.event)
             skipped = not stage_runs or not runs
             reason = why.replace("the step's", "the stage's") if not stage_runs else step_why
+            if not skipped and (si, ti) in reused:
+                skipped, reason = True, f"reused from run {reused[(si, ti)]}"
             steps.append(_plan_step(
                 step, si, ti, step_id, stage.cache, ctx, setting, variables, warnings,
                 skipped=skipped, reason=reason,

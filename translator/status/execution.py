@@ -103,12 +103,10 @@ def derive(
                 step.state = State.ABORTED
                 step.message = step.message or "aborted: a step of this stage failed"
                 step.ended = step.ended or now
-        for stage in stages[failed_at + 1 :]:
-            for step in stage.steps:
-                if step.state is State.SKIPPED and step.message:
-                    continue
-                if step.state is not State.SUCCESS:
-                    step.state = State.WAITING
+        for stage, plan_stage in zip(stages[failed_at + 1 :], layout[failed_at + 1 :], strict=True):
+            for step, step_layout in zip(stage.steps, plan_stage.steps, strict=True):
+                if not step_layout.skipped and step.state is not State.SUCCESS:
+                    step.state, step.message, step.started, step.ended = State.WAITING, "", "", ""
     for stage in stages:
         stage.state = stage_state(stage.steps)
         started = [s.started for s in stage.steps if s.started]

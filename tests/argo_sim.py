@@ -1,0 +1,194 @@
+"""An Argo controller stand-in: advances Workflow status in the API double the way Argo does.
+
+What it writes has the shape of the real controller's output in ../shared/argo/status-samples
+(checked by tests/test_argo_sim.py): a DAG root node, one `Pod` node per task named
+`<workflow>.<task>` with `displayName`, `templateName`, `boundaryID`, `hostNodeName`, times
+and phase; `Skipped` nodes for `when: "false"` (phase Skipped) and for tasks whose
+dependencies failed (phase Omitted); fail-fast (no new task after a failure); `spec.shutdown`
+terminating running pods with Argo's message; `Error` for a pod that vanished. It also creates
+the Pod objects (with logs) so the controller can read step logs and placement.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.kube_double.server import KubeDouble
+from tests.kube_double.store import ApiError
+from translator.status.argo import pod_name
+
+FINISHED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
+STOP_MESSAGE = "Stopped with strategy 'Terminate'"
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_id(workflow: str, node_name: str) -> str:
+    return f"{workflow}-{zlib.crc32(node_name.encode())}"
+
+
+class ArgoSimulator:
+    def __init__(self, kube: KubeDouble, *, nodes: tuple[str, ...] = ("node-a", "node-b", "node-c"),
+                 step_seconds: float = 0.05, tick: float = 0.01,
+                 outcome: Callable[[str, str], str] | None = None) -> None:
+        self.kube = kube
+        self.store = kube.store
+        self.nodes = nodes
+        self.step_seconds = step_seconds
+        self.tick = tick
+        self.outcome = outcome or (lambda _wf, _task: "Succeeded")
+        self.paused: set[str] = set()  # tasks held Running until released
+        self.placements: list[tuple[str, str, str]] = []  # (workflow, task, node)
+        self._started: dict[tuple[str, str], float] = {}
+        self._rr = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.res = self.store.resource("argoproj.io", "workflows")
+        self.pods = self.store.resource("", "pods")
+
+    def start(self) -> ArgoSimulator:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self.store.lock:
+                keys = [k for k in self.store.objects if k[0] == "argoproj.io" and k[1] == "workflows"]
+                for key in keys:
+                    wf = self.store.objects.get(key)
+                    if wf is not None and (wf.get("status") or {}).get("phase") not in ("Succeeded", "Failed", "Error"):
+                        try:
+                            self._advance(wf)
+                        except ApiError:
+                            pass
+            time.sleep(self.tick)
+
+    # ------------------------------------------------------------------ placement
+
+    def _place(self, wf: dict[str, Any]) -> str:
+        terms = (((wf["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+                 .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+        for term in sorted(terms, key=lambda t: -t["weight"]):
+            for expr in term["preference"]["matchExpressions"]:
+                for value in expr.get("values", []):
+                    if value in self.nodes:
+                        return value
+        self._rr += 1
+        return self.nodes[self._rr % len(self.nodes)]
+
+    # ------------------------------------------------------------------ one step of Argo
+
+    def _advance(self, wf: dict[str, Any]) -> None:
+        name, ns = wf["metadata"]["name"], wf["metadata"]["namespace"]
+        new = {**wf, "status": dict(wf.get("status") or {})}
+        status = new["status"]
+        nodes: dict[str, Any] = {k: dict(v) for k, v in (status.get("nodes") or {}).items()}
+        dag = next(t for t in wf["spec"]["templates"] if t["name"] == wf["spec"]["entrypoint"])
+        root_id = name
+        if not status.get("phase"):
+            status.update(phase="Running", startedAt=_stamp())
+            nodes[root_id] = {"id": root_id, "name": name, "displayName": name, "type": "DAG",
+                              "templateName": dag["name"], "phase": "Running", "startedAt": _stamp(), "children": []}
+        shutdown = wf["spec"].get("shutdown")
+        host = {n.get("hostNodeName") for n in nodes.values() if n.get("hostNodeName")}
+        failed = any(n.get("phase") in ("Failed", "Error") for n in nodes.values() if n["type"] == "Pod")
+        by_task = {n["displayName"]: n for n in nodes.values() if n.get("boundaryID") == root_id}
+        now = time.monotonic()
+        for task in dag["dag"]["tasks"]:
+            tname = task["name"]
+            node = by_task.get(tname)
+            nname = f"{name}.{tname}"
+            nid = node_id(name, nname)
+            if node is None:
+                if shutdown:
+                    continue
+                deps = [by_task.get(d) for d in task.get("dependencies") or []]
+                if any(d is None or d["phase"] not in FINISHED for d in deps):
+                    continue
+                base = {"id": nid, "name": nname, "displayName": tname, "templateName": task["template"],
+                        "boundaryID": root_id, "startedAt": _stamp()}
+                if any(d["phase"] in ("Failed", "Error", "Omitted") for d in deps if d):
+                    node = {**base, "type": "Skipped", "phase": "Omitted", "finishedAt": _stamp(),
+                            "message": "omitted: depends condition not met"}
+                elif failed:
+                    continue  # fail fast: nothing new starts after a failure
+                elif task.get("when") == "false":
+                    node = {**base, "type": "Skipped", "phase": "Skipped", "finishedAt": _stamp(),
+                            "message": "when 'false' evaluated false"}
+                else:
+                    target = next(iter(host)) if host else self._place(wf)  # the workspace binds the node
+                    host = {target}
+                    node = {**base, "type": "Pod", "phase": "Pending", "hostNodeName": target}
+                    self._started[(name, tname)] = now
+                    self.placements.append((name, tname, target))
+                    pod = pod_name(name, node)
+                    try:
+                        self.store.create(self.pods, ns, {"metadata": {
+                            "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
+                            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                                                 "name": name, "uid": wf["metadata"]["uid"]}],
+                            "annotations": {"workflows.argoproj.io/node-name": nname}},
+                            "spec": {"nodeName": target, "containers": [{"name": "main", "image": "x"}]},
+                            "status": {"phase": "Pending"}})
+                    except ApiError:
+                        pass
+                    self.store.logs[(ns, pod)] = f"step {tname} of {name} on {target}\n"
+                nodes[nid] = node
+                by_task[tname] = node
+                nodes[root_id].setdefault("children", [])
+                if not task.get("dependencies"):
+                    nodes[root_id]["children"].append(nid)
+                else:
+                    for d in task["dependencies"]:
+                        parent = by_task[d]
+                        nodes[parent["id"]].setdefault("children", []).append(nid)
+                continue
+            if node["phase"] in FINISHED:
+                continue
+            node = dict(node)
+            pod = pod_name(name, node)
+            if shutdown:
+                node.update(phase="Failed", message=STOP_MESSAGE, finishedAt=_stamp())
+            elif ("", "pods", ns, pod) not in self.store.objects:
+                node.update(phase="Error", message="pod deleted", finishedAt=_stamp())
+            elif node["phase"] == "Pending":
+                node["phase"] = "Running"
+            elif tname not in self.paused and now - self._started.get((name, tname), now) >= self.step_seconds:
+                result = self.outcome(name, tname)
+                node.update(phase=result, finishedAt=_stamp())
+                if result != "Succeeded":
+                    node["message"] = "failed with exit code 1"
+            nodes[node["id"]] = node
+            by_task[tname] = node
+        pods = [n for n in nodes.values() if n.get("boundaryID") == root_id]
+        all_done = len(pods) == len(dag["dag"]["tasks"]) and all(n["phase"] in FINISHED for n in pods)
+        stuck = (failed or shutdown) and all(n["phase"] in FINISHED for n in pods)
+        if all_done or stuck:
+            bad = any(n["phase"] in ("Failed", "Error") for n in pods) or shutdown
+            phase = "Failed" if bad else "Succeeded"
+            status.update(phase=phase, finishedAt=_stamp())
+            if shutdown:
+                status["message"] = STOP_MESSAGE
+            nodes[root_id].update(phase=phase, finishedAt=_stamp())
+        status["nodes"] = nodes
+        if new != wf:
+            self.store.replace(self.res, ns, name, new)
+
+    # ------------------------------------------------------------------ test helpers
+
+    def delete_pod(self, namespace: str, workflow: str, task: str) -> None:
+        with self.store.lock:
+            wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
+            node = wf["status"]["nodes"][node_id(workflow, f"{workflow}.{task}")]
+            self.store.delete(self.pods, namespace, pod_name(workflow, node))

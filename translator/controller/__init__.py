@@ -1,0 +1,1 @@
+"""The controller: informers, a work queue and thin reconcilers around pure decisions."""

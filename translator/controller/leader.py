@@ -1,0 +1,98 @@
+"""Leader election on a coordination.k8s.io Lease, as client-go's leaderelection does it.
+
+The leader renews every `renew_seconds`; a standby takes the Lease once it has not been
+renewed for `lease_seconds` (10 s by default, so a standby leads within 15 s of the leader's
+loss). Takeover is a resourceVersion-guarded update, so two candidates never both win.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes import client
+
+from translator.kubeclient import Kube
+
+log = logging.getLogger("translator.leader")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LeaderElector:
+    def __init__(self, kube: Kube, *, namespace: str, name: str, identity: str, lease_seconds: int = 10,
+                 renew_seconds: float = 2.0, clock: Callable[[], datetime] = _now) -> None:
+        self.kube, self.namespace, self.name, self.identity = kube, namespace, name, identity
+        self.lease_seconds, self.renew_seconds, self.clock = lease_seconds, renew_seconds, clock
+        self.leading = threading.Event()
+        self._stop = threading.Event()
+
+    def _try(self) -> bool:
+        api = self.kube.coordination
+        now = self.clock()
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        try:
+            lease = api.read_namespaced_lease(self.name, self.namespace)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            body: Any = {"metadata": {"name": self.name}, "spec": {
+                "holderIdentity": self.identity, "leaseDurationSeconds": self.lease_seconds,
+                "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 0}}
+            try:
+                api.create_namespaced_lease(self.namespace, body)
+                return True
+            except client.ApiException as again:
+                if again.status == 409:
+                    return False
+                raise
+        spec = lease.spec
+        assert spec is not None
+        holder = spec.holder_identity
+        renewed = spec.renew_time
+        duration = timedelta(seconds=spec.lease_duration_seconds or self.lease_seconds)
+        expired = renewed is None or renewed + duration < now
+        if holder != self.identity and not expired:
+            return False
+        if holder != self.identity:
+            spec.lease_transitions = (spec.lease_transitions or 0) + 1
+            spec.acquire_time = now
+            spec.holder_identity = self.identity
+        spec.renew_time = now
+        spec.lease_duration_seconds = self.lease_seconds
+        try:
+            api.replace_namespaced_lease(self.name, self.namespace, lease)  # carries resourceVersion
+            return True
+        except client.ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    def run(self, on_started: Callable[[], None], on_stopped: Callable[[], None]) -> None:
+        """Block: campaign, lead while renewals succeed, hand over when they stop."""
+        while not self._stop.is_set():
+            try:
+                won = self._try()
+            except Exception as exc:  # the API is down: we cannot prove we still lead
+                log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
+                won = False
+            if won and not self.leading.is_set():
+                log.info("became leader", extra={"identity": self.identity})
+                self.leading.set()
+                on_started()
+            elif not won and self.leading.is_set():
+                log.warning("lost the lease", extra={"identity": self.identity})
+                self.leading.clear()
+                on_stopped()
+            self._stop.wait(self.renew_seconds)
+        if self.leading.is_set():
+            self.leading.clear()
+            on_stopped()
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,575 @@
+"""The controller: thin reconcilers around pure decisions.
+
+Each PipelineExecution goes Waiting -> (Queueing) -> Building -> Success / Failed / Aborted
+(or Skipped when its branch gets no runs). Every reconcile reads from informer caches,
+decides with pure functions (compiler, status.execution), and writes at most once per object.
+Status follows the engine through a watch on Workflows: one write per observed change, none
+when nothing changed, and no polling — with no run in flight the controller sends nothing but
+its watches.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+
+from translator.api.config_types import PipelineConfig
+from translator.api.config_validation import validate_data, validate_text
+from translator.api.resources_types import (
+    API_VERSION,
+    CacheNode,
+    Condition,
+    PipelineExecution,
+    PipelineExecutionStatus,
+    PipelineSettingSpec,
+    PipelineSpec,
+    select_setting,
+)
+from translator.api.states import ConditionType, State
+from translator.compiler.conditions import constraint_matches
+from translator.compiler.context import ExecutionContext
+from translator.compiler.plan import CompileError, Plan, build_plan
+from translator.controller import runs
+from translator.controller.informer import Informer
+from translator.controller.metrics import Metrics
+from translator.controller.settings import MANAGED_LABEL, SETTING_LABEL, SETTING_NS_LABEL, SettingsReconciler
+from translator.controller.source import SourceError, read_pipeline_file
+from translator.controller.workqueue import WorkQueue
+from translator.engines.argo import ArgoEngine
+from translator.engines.base import EngineError, EngineRegistry
+from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, GROUP, VERSION, Kube, update_with_retry
+from translator.status.execution import StageLayout, StepLayout, derive, initial_stages, set_condition
+
+log = logging.getLogger("translator.controller")
+
+Clock = Callable[[], datetime]
+PROVISION_DEADLINE_SECONDS = 600
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ControllerConfig:
+    """Operator settings (flags or environment of `translator controller`)."""
+
+    namespaces: list[str] = field(default_factory=list)  # empty: every namespace
+    default_engine: str = "argo"
+    workers: int = 4
+    metrics_port: int | None = None
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+
+def _layout(plan: Plan) -> list[StageLayout]:
+    return [StageLayout(stage.name, tuple(StepLayout(s.id, s.skipped, s.skip_reason) for s in stage.steps))
+            for stage in plan.stages]
+
+
+def _ctx_of(ex: PipelineExecution, cache_nodes: tuple[str, ...]) -> ExecutionContext:
+    spec = ex.spec
+    return ExecutionContext(
+        namespace=ex.metadata.namespace, pipeline=spec.pipeline_name, run=spec.run, branch=spec.branch or "master",
+        event=spec.event.value, commit=spec.commit, ref=spec.ref, repository_url=spec.repository_url,
+        triggered_by=spec.triggered_by.value, trigger_user=spec.trigger_user_name, cache_nodes=cache_nodes,
+        execution=ex.metadata.name,
+        reused=tuple((r.stage, r.step, r.from_run) for r in spec.reused_steps),
+    )
+
+
+class Controller:
+    def __init__(self, kube: Kube, config: ControllerConfig | None = None, *, clock: Clock = utcnow,
+                 registry: EngineRegistry | None = None, metrics: Metrics | None = None) -> None:
+        self.kube = kube
+        self.config = config or ControllerConfig()
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        kube.on_error = self.metrics.api_error
+        ns = self.config.namespaces or None
+        self.queue = WorkQueue()
+        self.executions = Informer(kube, plural="pipelineexecutions", group=GROUP, version=VERSION,
+                                   namespaces=ns, handler=self._on_execution)
+        self.workflows = Informer(kube, plural="workflows", group=ARGO_GROUP, version=ARGO_VERSION,
+                                  namespaces=ns, label_selector="devops.cubepaas.io/execution",
+                                  handler=self._on_workflow)
+        self.pipelines = Informer(kube, plural="pipelines", group=GROUP, version=VERSION, namespaces=ns,
+                                  handler=lambda _k, o: self.queue.add(("pipeline", *_key(o))))
+        self.settings = Informer(kube, plural="pipelinesettings", group=GROUP, version=VERSION, namespaces=ns,
+                                 handler=lambda _k, o: self.queue.add(("setting", *_key(o))))
+        managed = f"{MANAGED_LABEL}=translator"
+        self.managed = [
+            Informer(kube, plural=p, group=g, version="v1", core_kind=k, label_selector=managed,
+                     handler=self._on_managed)
+            for p, g, k in (("serviceaccounts", "", "service_account"), ("configmaps", "", "config_map"),
+                            ("rolebindings", "rbac.authorization.k8s.io", "role_binding"))
+        ]
+        self.namespace_informer = Informer(kube, plural="namespaces", group="", version="v1", core_kind="namespace",
+                                           handler=lambda _k, _o: self._enqueue_all_settings())
+        self.registry = registry or EngineRegistry()
+        if "argo" not in self.registry.names():
+            self.registry.register(ArgoEngine(kube, workflows=self.workflows.get))
+        self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer)
+        self._plans: dict[tuple[str, str, str], tuple[tuple[str, ...], Plan]] = {}
+        self._admitted: dict[str, set[str]] = {}
+        self._ns_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._workflow_seen: dict[tuple[str, str], float] = {}
+        self._provision_started: dict[tuple[str, str], float] = {}
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def informers(self) -> list[Informer]:
+        return [self.namespace_informer, self.settings, self.pipelines, self.workflows, self.executions,
+                *self.managed]
+
+    def start(self) -> Controller:
+        for inf in self.informers():
+            inf.start()
+        for inf in self.informers():
+            inf.synced.wait(timeout=30)
+        for i in range(self.config.workers):
+            t = threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
+            t.start()
+            self._threads.append(t)
+        self.metrics.ready = True
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.metrics.ready = False
+        self.queue.shutdown()
+        for inf in self.informers():
+            inf.stop()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            key = self.queue.get(timeout=0.5)
+            if key is None:
+                continue
+            started = time.perf_counter()
+            try:
+                kind, ns, name = str(key[0]), str(key[1]), str(key[2])  # type: ignore[index]
+                if kind == "execution":
+                    self.reconcile_execution(ns, name)
+                elif kind == "pipeline":
+                    self.reconcile_pipeline(ns, name)
+                elif kind == "setting":
+                    self.reconcile_setting(ns, name)
+            except Exception:  # one bad object never stops the loop for the others
+                log.exception("reconcile failed", extra={"key": str(key)})
+                self.queue.add_after(key, 1.0)
+            finally:
+                self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+                self.metrics.queue_length.set(len(self.queue))
+                self.queue.done(key)
+
+    # ------------------------------------------------------------------ event handlers
+
+    def _on_execution(self, kind: str, obj: dict[str, Any]) -> None:
+        ns, name = _key(obj)
+        self.queue.add(("execution", ns, name))
+        state = (obj.get("status") or {}).get("executionState")
+        if kind == "DELETED" or state in ("Success", "Failed", "Aborted", "Skipped"):
+            self._enqueue_waiting(ns)
+
+    def _on_workflow(self, kind: str, obj: dict[str, Any]) -> None:
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "PipelineExecution":
+                ns = obj["metadata"]["namespace"]
+                self._workflow_seen.setdefault((ns, ref["name"]), time.perf_counter())
+                self.queue.add(("execution", ns, ref["name"]))
+
+    def _on_managed(self, kind: str, obj: dict[str, Any]) -> None:
+        labels = obj["metadata"].get("labels") or {}
+        if kind == "DELETED" and SETTING_LABEL in labels:
+            self.queue.add(("setting", labels.get(SETTING_NS_LABEL, ""), labels[SETTING_LABEL]))
+
+    def _enqueue_all_settings(self) -> None:
+        for s in self.settings.items():
+            self.queue.add(("setting", *_key(s)))
+
+    def _enqueue_waiting(self, namespace: str) -> None:
+        for o in self.executions.items(namespace):
+            if (o.get("status") or {}).get("executionState") in (None, "Waiting", "Queueing"):
+                self.queue.add(("execution", *_key(o)))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _ns_lock(self, namespace: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._ns_locks.setdefault(namespace, threading.Lock())
+
+    def setting_for(self, namespace: str, pipeline: PipelineSpec | None) -> PipelineSettingSpec:
+        settings = {s["metadata"]["name"]: s for s in self.settings.items(namespace)}
+        spec, _ = select_setting(pipeline or PipelineSpec(repository_url=""), settings)
+        return spec
+
+    def engine_name(self, namespace: str, pipeline: PipelineSpec | None) -> str:
+        """The setting's `engine:` where it says one, else the operator's default engine."""
+        settings = {s["metadata"]["name"]: s for s in self.settings.items(namespace)}
+        name = pipeline.setting_name if pipeline and pipeline.setting_name else "default"
+        chosen = ((settings.get(name) or {}).get("spec") or {}).get("engine")
+        return str(chosen) if chosen else self.config.default_engine
+
+    def _pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.pipelines.get(namespace, name)
+
+    def _plan(self, ex: PipelineExecution, setting: PipelineSettingSpec, cache_nodes: tuple[str, ...] | None
+              ) -> Plan:
+        """The execution's plan; `cache_nodes=None` takes any cached plan (same stages and steps)."""
+        key = (ex.metadata.namespace, ex.metadata.name, ex.metadata.uid or "")
+        cached = self._plans.get(key)
+        if cached is not None and (cache_nodes is None or cached[0] == cache_nodes):
+            return cached[1]
+        assert ex.spec.pipeline_config is not None
+        plan = build_plan(ex.spec.pipeline_config, _ctx_of(ex, cache_nodes or ()), setting)
+        if len(self._plans) > 5000:
+            self._plans.clear()
+        self._plans[key] = (cache_nodes or (), plan)
+        return plan
+
+    def _write_status(self, obj: dict[str, Any], status: PipelineExecutionStatus) -> dict[str, Any]:
+        ns, name = _key(obj)
+        wanted = status.to_wire()
+        if wanted.get("executionState") in ("Success", "Failed", "Aborted", "Skipped") and wanted.get("started") \
+                and wanted.get("ended"):
+            wanted["duration"] = _duration(wanted["started"], wanted["ended"])
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            if current.get("status") == wanted:
+                return None
+            current["status"] = wanted
+            return current
+
+        first = {**obj}
+        reads = iter([first])
+        written = update_with_retry(
+            lambda: next(reads, None) or self.kube.get("pipelineexecutions", ns, name),
+            change,
+            lambda body: self.kube.replace_status("pipelineexecutions", ns, name, body),
+        )
+        seen = self._workflow_seen.pop((ns, name), None)
+        if seen is not None:
+            self.metrics.sync_lag_seconds.observe(time.perf_counter() - seen)
+        if written is not None:
+            with self.executions.lock:  # so the next reconcile sees what we wrote
+                self.executions.cache[(ns, name)] = written
+        return written or obj
+
+    def _fail(self, obj: dict[str, Any], status: PipelineExecutionStatus, cond: ConditionType, reason: str,
+              message: str, *, state: State = State.FAILED) -> None:
+        now = rfc3339(self.clock())
+        status.execution_state = state
+        status.started = status.started or now
+        status.ended = now
+        set_condition(status, Condition(type=cond, status="False", reason=reason, message=message), now=now)
+        self._write_status(obj, status)
+        log.info("execution %s: %s", state.value, message,
+                 extra={"execution": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"]})
+
+    # ------------------------------------------------------------------ executions
+
+    def reconcile_execution(self, namespace: str, name: str) -> None:
+        obj = self.executions.get(namespace, name)
+        if obj is None:
+            self._plans = {k: v for k, v in self._plans.items() if k[:2] != (namespace, name)}
+            return
+        try:
+            ex = PipelineExecution.model_validate(obj)
+        except Exception as exc:
+            status = PipelineExecutionStatus.model_validate(obj.get("status") or {}) \
+                if isinstance(obj.get("status"), dict) else PipelineExecutionStatus()
+            if status.execution_state.finished:
+                return
+            self._fail(obj, status, ConditionType.INITIALIZED, "InvalidSpec", f"the execution is malformed: {exc}")
+            return
+        state = ex.status.execution_state
+        if not ex.status.stages and not ex.status.conditions and state is State.WAITING:
+            obj, initialized = self._initialize(obj, ex)
+            if initialized is None:
+                return
+            ex = initialized
+            state = ex.status.execution_state
+        if state.finished:
+            self._after_finish(obj, ex, None)
+            return
+        stop_by = ex.metadata.annotations.get(runs.STOP_ANNOTATION, "")
+        if state in (State.WAITING, State.QUEUEING):
+            if stop_by:
+                status = ex.status.model_copy(deep=True)
+                for stage in status.stages:
+                    for step in stage.steps:
+                        if step.state is State.WAITING:
+                            step.state, step.message = State.ABORTED, f"stopped by {stop_by}"
+                    stage.state = State.ABORTED if stage.state is State.WAITING else stage.state
+                self._fail(obj, status, ConditionType.BUILT, "Stopped", f"stopped by {stop_by}", state=State.ABORTED)
+                return
+            self._admit(obj, ex)
+            return
+        self._sync(obj, ex, stop_by)
+
+    def _initialize(self, obj: dict[str, Any], ex: PipelineExecution
+                    ) -> tuple[dict[str, Any], PipelineExecution | None]:
+        ns, name = ex.metadata.namespace, ex.metadata.name
+        now = rfc3339(self.clock())
+        status = PipelineExecutionStatus(started=now)
+        pipeline = self._pipeline(ns, ex.spec.pipeline_name)
+        if pipeline is None:
+            try:
+                pipeline = self.kube.get("pipelines", ns, ex.spec.pipeline_name)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self._fail(obj, status, ConditionType.INITIALIZED, "PipelineNotFound",
+                           f"pipeline {ex.spec.pipeline_name!r} does not exist in {ns}")
+                return obj, None
+        spec_patch: dict[str, Any] = {}
+        run = ex.spec.run
+        next_run = int((pipeline.get("status") or {}).get("nextRun") or 1)
+        if run == 0 or run >= next_run:
+            run = runs.take_run_number(self.kube, ns, ex.spec.pipeline_name, at_least=run)
+            if run != ex.spec.run:
+                spec_patch["run"] = run
+        config = ex.spec.pipeline_config
+        if config is None:
+            raw = (pipeline.get("spec") or {}).get("config")
+            if raw is None:
+                try:
+                    file_name, text = read_pipeline_file(
+                        pipeline["spec"].get("repositoryUrl", ""), branch=ex.spec.branch, commit=ex.spec.commit)
+                except SourceError as exc:
+                    self._fail(obj, status, ConditionType.INITIALIZED, "ConfigNotFound",
+                               f"no inline config, and the pipeline file could not be read: {exc}")
+                    return obj, None
+                result = validate_text(text)
+                where = file_name
+            else:
+                result = validate_data(raw)
+                where = "Pipeline.spec.config"
+            if result.config is None:
+                errors = "; ".join(str(f) for f in result.errors)
+                self._fail(obj, status, ConditionType.INITIALIZED, "InvalidConfig", f"{where}: {errors}")
+                return obj, None
+            config = result.config
+            spec_patch["pipelineConfig"] = config.to_wire()
+        if not ex.spec.repository_url and pipeline["spec"].get("repositoryUrl"):
+            spec_patch["repositoryUrl"] = pipeline["spec"]["repositoryUrl"]
+        if spec_patch:
+            obj = self.kube.patch("pipelineexecutions", ns, name, {"spec": spec_patch})
+            ex = PipelineExecution.model_validate(obj)
+        assert ex.spec.pipeline_config is not None
+        if not constraint_matches(ex.spec.pipeline_config.branch, ex.spec.branch or "master"):
+            self._fail(obj, status, ConditionType.INITIALIZED, "BranchNotMatched",
+                       f"branch {ex.spec.branch!r} does not match the pipeline's `branch`", state=State.SKIPPED)
+            return obj, None
+        setting = self.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"]))
+        try:
+            plan = self._plan(ex, setting, None)
+        except CompileError as exc:
+            self._fail(obj, status, ConditionType.INITIALIZED, "NotCompiled", str(exc))
+            return obj, None
+        status.stages = initial_stages(_layout(plan))
+        set_condition(status, Condition(type=ConditionType.INITIALIZED, status="True", reason="Initialized",
+                                        message=f"run {ex.spec.run} of {ex.spec.pipeline_name}"), now=now)
+        obj = self._write_status(obj, status)
+        self._update_pipeline_last(ns, ex.spec.pipeline_name)
+        return obj, PipelineExecution.model_validate(obj)
+
+    def _admit(self, obj: dict[str, Any], ex: PipelineExecution) -> None:
+        ns = ex.metadata.namespace
+        pipeline = self._pipeline(ns, ex.spec.pipeline_name) or {}
+        pspec = PipelineSpec.model_validate(pipeline["spec"]) if pipeline.get("spec") else None
+        setting = self.setting_for(ns, pspec)
+        with self._ns_lock(ns):
+            admitted = self._admitted.setdefault(ns, set())
+            cached = {o["metadata"]["name"]: o for o in self.executions.items(ns)}
+            admitted -= {n for n in admitted
+                         if (cached.get(n, {}).get("status") or {}).get("executionState") != "Waiting"
+                         and (cached.get(n, {}).get("status") or {}).get("executionState") != "Queueing"}
+            building = sum(1 for o in cached.values()
+                           if (o.get("status") or {}).get("executionState") == "Building") + len(admitted)
+            waiting = sorted(
+                (o for o in cached.values()
+                 if (o.get("status") or {}).get("executionState") in (None, "Waiting", "Queueing")
+                 and o["metadata"]["name"] not in admitted),
+                key=lambda o: (o["metadata"].get("creationTimestamp", ""), int(o["spec"].get("run") or 0),
+                               o["metadata"]["name"]))
+            position = next((i for i, o in enumerate(waiting) if o["metadata"]["name"] == ex.metadata.name), 0)
+            if building + position >= setting.executor_quota:
+                if ex.status.execution_state is not State.QUEUEING:
+                    status = ex.status.model_copy(update={"execution_state": State.QUEUEING})
+                    self._write_status(obj, status)
+                return
+            admitted.add(ex.metadata.name)
+        key = (ns, ex.metadata.name)
+        now = rfc3339(self.clock())
+        status = ex.status.model_copy(deep=True)
+        try:
+            engine = self.registry.get(self.engine_name(ns, pspec))
+            cache_nodes = tuple(n.get("node", "") for n in (pipeline.get("status") or {}).get("cacheNodes") or [])
+            plan = self._plan(ex, setting, cache_nodes)
+            ref = engine.submit(ex, plan)
+        except EngineError as exc:
+            started = self._provision_started.setdefault(key, time.monotonic())
+            self._admitted[ns].discard(ex.metadata.name)
+            if not exc.retryable or time.monotonic() - started > PROVISION_DEADLINE_SECONDS:
+                self._provision_started.pop(key, None)
+                self._fail(obj, status, ConditionType.PROVISIONED, exc.reason, exc.message)
+                return
+            set_condition(status, Condition(type=ConditionType.PROVISIONED, status="False", reason=exc.reason,
+                                            message=f"{exc.message}; retrying"), now=now)
+            self._write_status(obj, status)
+            self.queue.add_after(("execution", *key), min(30.0, 1.0 + time.monotonic() - started))
+            return
+        self._provision_started.pop(key, None)
+        status.execution_state = State.BUILDING
+        status.engine_ref = ref
+        set_condition(status, Condition(
+            type=ConditionType.PROVISIONED, status="True", reason="Submitted",
+            message=f"{ref.engine.value}: {ref.workflow_namespace}/{ref.workflow_name}"
+            if ref.workflow_name else f"{ref.engine.value}: {ref.jenkins_job} #{ref.jenkins_build}"), now=now)
+        self._write_status(obj, status)
+        self.metrics.admitted.inc()
+        log.info("execution Building", extra={"execution": ex.metadata.name, "namespace": ns,
+                                              "pipeline": ex.spec.pipeline_name})
+
+    def _sync(self, obj: dict[str, Any], ex: PipelineExecution, stop_by: str) -> None:
+        ns = ex.metadata.namespace
+        pipeline = self._pipeline(ns, ex.spec.pipeline_name) or {}
+        pspec = PipelineSpec.model_validate(pipeline["spec"]) if pipeline.get("spec") else None
+        setting = self.setting_for(ns, pspec)
+        plan = self._plan(ex, setting, None)
+        engine_name = ex.status.engine_ref.engine.value if ex.status.engine_ref else self.engine_name(ns, pspec)
+        engine = self.registry.get(engine_name)
+        obs = engine.observe(ex, plan)
+        now = rfc3339(self.clock())
+        lost = ""
+        if obs is None:
+            ref = ex.status.engine_ref
+            lost = (f"the {engine_name} run {ref.workflow_namespace}/{ref.workflow_name or ref.jenkins_job} "
+                    "was deleted or lost while the execution was Building") if ref else "no engine run recorded"
+        elif not obs.finished and not obs.shutdown:
+            if stop_by:
+                engine.stop(ex, f"stopped by {stop_by}")
+            elif any(s.state is State.FAILED for s in obs.steps.values()):
+                engine.stop(ex, "a step failed: aborting the steps still running")
+        status = derive(_layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost)
+        if status != ex.status:
+            obj = self._write_status(obj, status)
+        if status.execution_state.finished:
+            self._after_finish(obj, PipelineExecution.model_validate(obj), obs)
+
+    def _after_finish(self, obj: dict[str, Any], ex: PipelineExecution, obs: Any) -> None:
+        ns = ex.metadata.namespace
+        with self._ns_lock(ns):
+            self._admitted.get(ns, set()).discard(ex.metadata.name)
+        self._update_pipeline_last(ns, ex.spec.pipeline_name, finished=ex, obs=obs)
+
+    def _update_pipeline_last(self, ns: str, pipeline_name: str, *, finished: PipelineExecution | None = None,
+                              obs: Any = None) -> None:
+        """`last*` follow the pipeline's newest run; a finished run's cache nodes go to the front."""
+        mine = [o for o in self.executions.items(ns) if o["spec"].get("pipelineName") == pipeline_name]
+        newest = max(mine, key=lambda o: int(o["spec"].get("run") or 0), default=None)
+        hosts: list[str] = []
+        if finished is not None and obs is not None and finished.spec.pipeline_config is not None:
+            cached = self._plans.get((ns, finished.metadata.name, finished.metadata.uid or ""))
+            if cached is not None:
+                plan = cached[1]
+                for step in plan.steps:
+                    seen = obs.steps.get(step.id)
+                    if step.cached and seen is not None and seen.host_node:
+                        hosts.append(seen.host_node)
+        pipeline = self._pipeline(ns, pipeline_name)
+        if pipeline is None:
+            return
+        setting = self.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"]))
+
+        def change(current: dict[str, Any]) -> dict[str, Any] | None:
+            status = current.setdefault("status", {})
+            before = dict(status)
+            if newest is not None:
+                nstatus = newest.get("status") or {}
+                status["lastExecutionId"] = newest["metadata"]["name"]
+                if nstatus.get("executionState"):
+                    status["lastRunState"] = nstatus["executionState"]
+                if nstatus.get("started"):
+                    status["lastStarted"] = nstatus["started"]
+            if hosts and finished is not None:
+                nodes = [n for n in status.get("cacheNodes") or [] if n.get("run") != finished.spec.run]
+                if not any(n.get("run") == finished.spec.run for n in status.get("cacheNodes") or []):
+                    fresh = [CacheNode(node=h, run=finished.spec.run,
+                                       time=finished.status.ended or rfc3339(self.clock())).to_wire()
+                             for h in dict.fromkeys(reversed(hosts))]
+                    merged = fresh + [n for n in nodes if n.get("node") not in set(hosts)]
+                    status["cacheNodes"] = merged[: setting.cache.max_nodes]
+            return current if status != before else None
+
+        cached_first = iter([pipeline])
+        written = update_with_retry(
+            lambda: next(cached_first, None) or self.kube.get("pipelines", ns, pipeline_name),
+            change,
+            lambda body: self.kube.replace_status("pipelines", ns, pipeline_name, body),
+        )
+        if written is not None:
+            with self.pipelines.lock:
+                self.pipelines.cache[(ns, pipeline_name)] = written
+
+    # ------------------------------------------------------------------ pipelines and settings
+
+    def reconcile_pipeline(self, namespace: str, name: str) -> None:
+        obj = self._pipeline(namespace, name)
+        if obj is None:
+            return
+        token = (obj["metadata"].get("annotations") or {}).get(runs.RUN_ANNOTATION)
+        if not token or token == (obj.get("status") or {}).get("lastRunRequest"):
+            return
+        branch = (obj["metadata"].get("annotations") or {}).get(runs.RUN_BRANCH_ANNOTATION, "")
+        try:
+            runs.create_run(self.kube, namespace, name, branch=branch, triggered_by="user",
+                            user="kubectl", request=token)
+        except runs.RunRefused as exc:
+            log.warning("run request refused: %s", exc, extra={"pipeline": name, "namespace": namespace})
+            update_with_retry(
+                lambda: self.kube.get("pipelines", namespace, name),
+                lambda cur: None if (cur.get("status") or {}).get("lastRunRequest") == token
+                else {**cur, "status": {**(cur.get("status") or {}), "lastRunRequest": token}},
+                lambda body: self.kube.replace_status("pipelines", namespace, name, body),
+            )
+
+    def reconcile_setting(self, namespace: str, name: str) -> None:
+        obj = self.settings.get(namespace, name)
+        self.settings_reconciler.reconcile(namespace, name, obj)
+
+
+def _key(obj: dict[str, Any]) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
+def _duration(started: str, ended: str) -> str:
+    try:
+        seconds = int((datetime.fromisoformat(ended.replace("Z", "+00:00"))
+                       - datetime.fromisoformat(started.replace("Z", "+00:00"))).total_seconds())
+    except ValueError:
+        return ""
+    seconds = max(seconds, 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes}m{secs}s" if hours else f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+__all__ = ["API_VERSION", "Controller", "ControllerConfig", "PipelineConfig", "rfc3339", "utcnow"]

@@ -1,0 +1,1 @@
+"""The I/O side of each engine, behind one Protocol (see engines.base)."""

@@ -7,6 +7,7 @@ Exit codes: 0 done (warnings on stderr), 1 the input was refused (errors on stde
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from importlib import resources
@@ -149,6 +150,158 @@ def validate(file: str | None, strict: bool) -> None:
     if not result.ok:
         raise Refused(f"{name}: refused ({len(result.errors)} errors)")
     click.echo(f"{name}: ok ({len(result.warnings)} warnings)")
+
+
+def _kube(kubeconfig: str | None, context: str | None) -> Any:
+    from translator.kubeclient import Kube, load_api_client
+
+    try:
+        return Kube(load_api_client(kubeconfig, context))
+    except Exception as exc:  # no kubeconfig, unreadable file, unknown context
+        raise Refused(f"cannot reach a cluster: {exc}") from None
+
+
+def _api_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    from kubernetes.client import ApiException
+
+    from translator.controller.runs import RunRefused
+
+    try:
+        return fn(*args, **kwargs)
+    except RunRefused as exc:
+        raise Refused(str(exc)) from None
+    except ApiException as exc:
+        reason = exc.reason or ""
+        try:
+            reason = json.loads(exc.body or "{}").get("message", reason)
+        except (TypeError, ValueError):
+            pass
+        raise Refused(f"the API server said {exc.status}: {reason}") from None
+
+
+_cluster_options = [
+    click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Kubeconfig file (else in-cluster)."),
+    click.option("--context", default=None, help="Kubeconfig context."),
+    click.option("-n", "--namespace", default="default", show_default=True, help="Pipeline namespace."),
+]
+
+
+def cluster_options(fn: Any) -> Any:
+    for option in reversed(_cluster_options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("pipeline")
+@click.option("--branch", default="", help="Branch to run (default: the pipeline's defaultBranch).")
+@cluster_options
+def run(pipeline: str, branch: str, kubeconfig: str | None, context: str | None, namespace: str) -> None:
+    """Start a run of PIPELINE: creates the PipelineExecution <pipeline>-<run>."""
+    from translator.controller.runs import create_run
+
+    kube = _kube(kubeconfig, context)
+    made = _api_call(create_run, kube, namespace, pipeline, branch=branch, user=os.environ.get("USER", ""))
+    click.echo(f"pipelineexecution/{made['metadata']['name']} created")
+
+
+@main.command()
+@click.argument("execution")
+@click.option("--from-failed", is_flag=True, help="Run only the failed steps and those after them.")
+@cluster_options
+def rerun(execution: str, from_failed: bool, kubeconfig: str | None, context: str | None, namespace: str) -> None:
+    """Run EXECUTION again from the same config snapshot and commit."""
+    from translator.controller.runs import rerun as do_rerun
+
+    kube = _kube(kubeconfig, context)
+    made = _api_call(do_rerun, kube, namespace, execution, from_failed=from_failed, user=os.environ.get("USER", ""))
+    reused = len(made["spec"].get("reusedSteps") or [])
+    note = f" ({reused} steps reused)" if reused else ""
+    click.echo(f"pipelineexecution/{made['metadata']['name']} created{note}")
+
+
+@main.command()
+@click.argument("execution")
+@click.option("--user", default=lambda: os.environ.get("USER", "unknown"), help="Who stops it (recorded).")
+@cluster_options
+def stop(execution: str, user: str, kubeconfig: str | None, context: str | None, namespace: str) -> None:
+    """Stop EXECUTION: running steps end Aborted, and so does the run."""
+    from translator.controller.runs import request_stop
+
+    kube = _kube(kubeconfig, context)
+    _api_call(request_stop, kube, namespace, execution, user)
+    click.echo(f"pipelineexecution/{execution} stop requested")
+
+
+@main.command()
+@click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Kubeconfig file (else in-cluster).")
+@click.option("--context", default=None, help="Kubeconfig context.")
+@click.option("--namespace", "namespaces", multiple=True, envvar="TRANSLATOR_NAMESPACES",
+              help="Watch only these namespaces (repeat; env TRANSLATOR_NAMESPACES, space-separated). "
+                   "Default: all.")
+@click.option("--default-engine", envvar="TRANSLATOR_DEFAULT_ENGINE", default="argo", show_default=True,
+              help="Engine for settings that name none.")
+@click.option("--workers", envvar="TRANSLATOR_WORKERS", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Reconcile workers.")
+@click.option("--metrics-port", envvar="TRANSLATOR_METRICS_PORT", type=int, default=8080, show_default=True,
+              help="Port of /metrics, /healthz and /readyz (0: off).")
+@click.option("--leader-elect/--no-leader-elect", envvar="TRANSLATOR_LEADER_ELECT", default=True,
+              show_default=True, help="Run only while holding the Lease (for more than one replica).")
+@click.option("--lease-namespace", envvar="TRANSLATOR_LEASE_NAMESPACE", default="translator-system",
+              show_default=True, help="Namespace of the leader Lease.")
+@click.option("--lease-name", envvar="TRANSLATOR_LEASE_NAME", default="translator-controller", show_default=True)
+@click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
+def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...], default_engine: str,
+               workers: int, metrics_port: int, leader_elect: bool, lease_namespace: str, lease_name: str,
+               log_level: str) -> None:
+    """Run the controller: watch Pipelines and PipelineExecutions, drive runs through their engine."""
+    import signal
+    import threading
+
+    from translator.controller import jsonlog
+    from translator.controller.leader import LeaderElector
+    from translator.controller.manager import Controller, ControllerConfig
+    from translator.controller.metrics import Metrics
+
+    jsonlog.setup(log_level)
+    kube = _kube(kubeconfig, context)
+    names = [n for item in namespaces for n in item.split()]
+    config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers)
+    metrics = Metrics()
+    current: list[Controller] = []
+    metrics.watch_states(lambda: _count_states(current[-1]) if current else {})
+    if metrics_port:
+        metrics.serve(metrics_port)
+
+    def lead() -> None:  # a fresh controller each time the lease is won: caches start from a list
+        current.append(Controller(kube, config, metrics=metrics).start())
+
+    def follow() -> None:
+        if current:
+            current.pop().stop()
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    if leader_elect:
+        elector = LeaderElector(kube, namespace=lease_namespace, name=lease_name, identity=config.identity)
+        thread = threading.Thread(target=elector.run, args=(lead, follow), daemon=True)
+        thread.start()
+        done.wait()
+        elector.stop()
+        thread.join(timeout=5)
+    else:
+        lead()
+        done.wait()
+        follow()
+
+
+def _count_states(ctrl: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for obj in ctrl.executions.items():
+        state = (obj.get("status") or {}).get("executionState") or "Waiting"
+        counts[state] = counts.get(state, 0) + 1
+    return counts
 
 
 @main.command()

@@ -46,10 +46,10 @@ def test_states_are_ranchers_vocabulary() -> None:
 
 def test_setting_defaults_fill_only_what_is_missing() -> None:
     spec = PipelineSettingSpec.model_validate({"engine": "jenkins", "cache": {"maxNodes": 5}})
-    assert spec.engine is Engine.JENKINS and spec.executor_quota == 2
+    assert spec.engine == Engine.JENKINS.value and spec.executor_quota == 2
     assert spec.cache.max_nodes == 5 and spec.cache.host_path_root == "/var/lib/translator/cache"
     with pytest.raises(ValidationError):
-        PipelineSettingSpec.model_validate({"engine": "tekton"})
+        PipelineSettingSpec.model_validate({"executorQuota": 0})
 
 
 def test_setting_selection_named_then_default_then_builtin() -> None:

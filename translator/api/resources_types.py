@@ -120,7 +120,11 @@ class ToolImages(APIModel):
 class PipelineSettingSpec(APIModel):
     """Settings for every pipeline in its namespace."""
 
-    engine: Engine = Field(default=Engine.ARGO, description="argo or jenkins.")
+    engine: str = Field(
+        default=Engine.ARGO.value,
+        description="argo or jenkins: a name in the controller's engine registry (an unknown one fails runs "
+                    "with a Provisioned condition that says so).",
+    )
     executor_quota: int = Field(default=2, ge=1, description="Executions running at once in the namespace.")
     default_resources: ResourceDefaults = Field(default_factory=ResourceDefaults)
     node_selector: dict[str, str] = Field(default_factory=dict, description="Build pods' node selector.")
@@ -269,7 +273,7 @@ class StageStatus(APIModel):
 class EngineRef(APIModel):
     """Which engine ran the execution, and its object there."""
 
-    engine: Engine
+    engine: str = Field(description="argo or jenkins.")
     workflow_name: str = Field(default="", description="Argo Workflow name.")
     workflow_namespace: str = ""
     jenkins_job: str = Field(default="", description="Jenkins job name.")

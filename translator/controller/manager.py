@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
+from pydantic import ValidationError
 
 from translator.api.config_types import PipelineConfig
 from translator.api.config_validation import validate_data, validate_text
@@ -140,8 +141,9 @@ class Controller:
     def start(self) -> Controller:
         for inf in self.informers():
             inf.start()
+        deadline = time.monotonic() + 30
         for inf in self.informers():
-            inf.synced.wait(timeout=30)
+            inf.synced.wait(timeout=max(0.0, deadline - time.monotonic()))
         for i in range(self.config.workers):
             t = threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
             t.start()
@@ -298,6 +300,18 @@ class Controller:
                 return
             self._fail(obj, status, ConditionType.INITIALIZED, "InvalidSpec", f"the execution is malformed: {exc}")
             return
+        try:
+            self._reconcile_execution(obj, ex)
+        except (ValidationError, LookupError) as exc:  # a PipelineSetting that cannot be used
+            fresh = self.executions.get(namespace, name) or obj
+            status = PipelineExecution.model_validate(fresh).status
+            if not status.execution_state.finished:
+                detail = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) \
+                    if isinstance(exc, ValidationError) else str(exc)
+                self._fail(fresh, status, ConditionType.PROVISIONED, "InvalidSetting",
+                           f"the PipelineSetting cannot be used: {detail}"[:1000])
+
+    def _reconcile_execution(self, obj: dict[str, Any], ex: PipelineExecution) -> None:
         state = ex.status.execution_state
         if not ex.status.stages and not ex.status.conditions and state is State.WAITING:
             obj, initialized = self._initialize(obj, ex)
@@ -441,8 +455,8 @@ class Controller:
         status.engine_ref = ref
         set_condition(status, Condition(
             type=ConditionType.PROVISIONED, status="True", reason="Submitted",
-            message=f"{ref.engine.value}: {ref.workflow_namespace}/{ref.workflow_name}"
-            if ref.workflow_name else f"{ref.engine.value}: {ref.jenkins_job} #{ref.jenkins_build}"), now=now)
+            message=f"{ref.engine}: {ref.workflow_namespace}/{ref.workflow_name}"
+            if ref.workflow_name else f"{ref.engine}: {ref.jenkins_job} #{ref.jenkins_build}"), now=now)
         self._write_status(obj, status)
         self.metrics.admitted.inc()
         log.info("execution Building", extra={"execution": ex.metadata.name, "namespace": ns,
@@ -454,7 +468,7 @@ class Controller:
         pspec = PipelineSpec.model_validate(pipeline["spec"]) if pipeline.get("spec") else None
         setting = self.setting_for(ns, pspec)
         plan = self._plan(ex, setting, None)
-        engine_name = ex.status.engine_ref.engine.value if ex.status.engine_ref else self.engine_name(ns, pspec)
+        engine_name = ex.status.engine_ref.engine if ex.status.engine_ref else self.engine_name(ns, pspec)
         engine = self.registry.get(engine_name)
         obs = engine.observe(ex, plan)
         now = rfc3339(self.clock())

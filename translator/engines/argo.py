@@ -58,7 +58,7 @@ class ArgoEngine:
                 raise EngineError("WorkflowNameTaken",
                                   f"a Workflow named {plan.execution} exists and belongs to something else",
                                   retryable=False) from exc
-        return EngineRef(engine=EngineName.ARGO, workflow_name=plan.execution, workflow_namespace=namespace)
+        return EngineRef(engine=self.name, workflow_name=plan.execution, workflow_namespace=namespace)
 
     def _workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self._cached is not None:

@@ -62,16 +62,23 @@ class ArgoSimulator:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        done: set[str] = set()  # uids of finished workflows: never looked at again
         while not self._stop.is_set():
             with self.store.lock:
-                keys = [k for k in self.store.objects if k[0] == "argoproj.io" and k[1] == "workflows"]
-                for key in keys:
+                keys = [k for k, o in self.store.objects.items()
+                        if k[1] == "workflows" and k[0] == "argoproj.io" and o["metadata"]["uid"] not in done]
+            for key in keys:
+                with self.store.lock:  # one workflow at a time: the API keeps answering meanwhile
                     wf = self.store.objects.get(key)
-                    if wf is not None and (wf.get("status") or {}).get("phase") not in ("Succeeded", "Failed", "Error"):
-                        try:
-                            self._advance(wf)
-                        except ApiError:
-                            pass
+                    if wf is None:
+                        continue
+                    if (wf.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Error"):
+                        done.add(wf["metadata"]["uid"])
+                        continue
+                    try:
+                        self._advance(wf)
+                    except ApiError:
+                        pass
             time.sleep(self.tick)
 
     # ------------------------------------------------------------------ placement

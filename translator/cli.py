@@ -287,12 +287,14 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
         elector = LeaderElector(kube, namespace=lease_namespace, name=lease_name, identity=config.identity)
         thread = threading.Thread(target=elector.run, args=(lead, follow), daemon=True)
         thread.start()
-        done.wait()
+        while not done.wait(0.5):
+            pass
         elector.stop()
         thread.join(timeout=5)
     else:
         lead()
-        done.wait()
+        while not done.wait(0.5):
+            pass
         follow()
 
 

@@ -9,13 +9,14 @@ Gone once it is older than the history kept).
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import random
 import re
 import threading
+import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +77,7 @@ class Event:
     type: str
     resource: Resource
     obj: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -85,7 +87,7 @@ class Store:
     objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> log text
     rv: int = 1000
-    history: deque[Event] = field(default_factory=deque)
+    history: list[Event] = field(default_factory=list)  # ascending resourceVersion
     lock: threading.Condition = field(default_factory=threading.Condition)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -136,8 +138,8 @@ class Store:
 
     def _record(self, kind: str, res: Resource, obj: dict[str, Any]) -> None:
         self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, copy.deepcopy(obj)))
-        while len(self.history) > self.history_size:
-            self.history.popleft()
+        if len(self.history) > self.history_size * 1.25:
+            del self.history[: len(self.history) - self.history_size]
         self.lock.notify_all()
 
     def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -298,7 +300,8 @@ class Store:
         """Events after `rv`; ApiError 410 when `rv` is older than the history kept."""
         if self.history and rv < self.history[0].rv - 1 and rv < self.rv:
             raise ApiError(410, "Expired", f"too old resource version: {rv} ({self.history[0].rv - 1})")
-        return [e for e in self.history if e.rv > rv and e.resource == res
+        start = bisect.bisect_right(self.history, rv, key=lambda e: e.rv)
+        return [e for e in self.history[start:] if e.resource == res
                 and (not namespace or e.obj["metadata"].get("namespace", "") == namespace) and match(e.obj)]
 
 

@@ -194,7 +194,7 @@ class Controller:
             if ref.get("kind") == "PipelineExecution":
                 ns = obj["metadata"]["namespace"]
                 self._workflow_seen.setdefault((ns, ref["name"]), time.perf_counter())
-                self.queue.add(("execution", ns, ref["name"]))
+                self.queue.add(("execution", ns, ref["name"]), urgent=True)
 
     def _on_managed(self, kind: str, obj: dict[str, Any]) -> None:
         labels = obj["metadata"].get("labels") or {}
@@ -206,9 +206,12 @@ class Controller:
             self.queue.add(("setting", *_key(s)))
 
     def _enqueue_waiting(self, namespace: str) -> None:
-        for o in self.executions.items(namespace):
-            if (o.get("status") or {}).get("executionState") in (None, "Waiting", "Queueing"):
-                self.queue.add(("execution", *_key(o)))
+        """A slot freed: the queued executions of the namespace get another look, oldest first."""
+        queued = [o for o in self.executions.items(namespace)
+                  if (o.get("status") or {}).get("executionState") == "Queueing"]
+        queued.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), int(o["spec"].get("run") or 0)))
+        for o in queued:
+            self.queue.add(("execution", *_key(o)))
 
     # ------------------------------------------------------------------ helpers
 

@@ -13,18 +13,23 @@ class WorkQueue:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._queue: deque[Hashable] = deque()
+        self._urgent: deque[Hashable] = deque()  # served first: status sync before new admissions
         self._dirty: set[Hashable] = set()
         self._processing: set[Hashable] = set()
         self._delayed: list[tuple[float, Hashable]] = []
         self._shutdown = False
+        self._streak = 0
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, *, urgent: bool = False) -> None:
         with self._cond:
             if key in self._dirty:
+                if urgent and key in self._queue:
+                    self._queue.remove(key)
+                    self._urgent.append(key)
                 return
             self._dirty.add(key)
             if key not in self._processing:
-                self._queue.append(key)
+                (self._urgent if urgent else self._queue).append(key)
                 self._cond.notify()
 
     def add_after(self, key: Hashable, seconds: float) -> None:
@@ -45,8 +50,11 @@ class WorkQueue:
                             self._dirty.add(k)
                             if k not in self._processing:
                                 self._queue.append(k)
-                if self._queue:
-                    key = self._queue.popleft()
+                if self._urgent or self._queue:
+                    # urgent first, but never more than 2 in a row while others wait: no starvation
+                    take_urgent = bool(self._urgent) and (not self._queue or self._streak < 2)
+                    key = self._urgent.popleft() if take_urgent else self._queue.popleft()
+                    self._streak = self._streak + 1 if take_urgent else 0
                     self._dirty.discard(key)
                     self._processing.add(key)
                     return key
@@ -58,13 +66,13 @@ class WorkQueue:
     def done(self, key: Hashable) -> None:
         with self._cond:
             self._processing.discard(key)
-            if key in self._dirty:
+            if key in self._dirty and key not in self._urgent and key not in self._queue:
                 self._queue.append(key)
                 self._cond.notify()
 
     def __len__(self) -> int:
         with self._cond:
-            return len(self._queue)
+            return len(self._queue) + len(self._urgent)
 
     def shutdown(self) -> None:
         with self._cond:

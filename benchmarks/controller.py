@@ -86,6 +86,7 @@ def main() -> int:
         proc = start_controller(kube, ns)
         time.sleep(3)  # the controller starts and lists
         base_requests = sum(kube.requests.values())
+        own_cpu0 = sum(os.times()[:2])
         t0 = time.monotonic()
         for i in range(1, args.runs + 1):
             store.create(pe, ns, {"metadata": {"name": f"app-{i}"}, "spec": {
@@ -106,6 +107,8 @@ def main() -> int:
         run_requests = sum(kube.requests.values()) - base_requests
         watch_requests = kube.requests.get("GET watch", 0)
         rss, cpu = proc_stats(proc.pid)
+        own_cpu = sum(os.times()[:2]) - own_cpu0
+        busy = finished_at - t0
 
         # status-sync lag: each Workflow change -> the next write of its execution's status
         lags = []
@@ -144,7 +147,11 @@ def main() -> int:
           f"p50 {pct(lags, 0.5) * 1000:.0f} ms, p99 {pct(lags, 0.99) * 1000:.0f} ms (target p99 <= 1000 ms)")
     print(f"API requests per run: {(run_requests - watch_requests) / args.runs:.1f} "
           f"(+ {watch_requests} watch requests in all)")
-    print(f"controller CPU per run: {cpu / args.runs * 1000:.1f} ms; peak RSS {rss:.0f} MB (target <= 250)")
+    print(f"controller CPU per run: {cpu / args.runs * 1000:.1f} ms, i.e. one core admits and follows "
+          f"{60000 / (cpu / args.runs * 1000):.0f} runs/min; peak RSS {rss:.0f} MB (target <= 250)")
+    print(f"the double + simulator process used {own_cpu:.0f} s of CPU in those {busy:.0f} s "
+          f"({own_cpu / busy * 100:.0f}% of a core, under one GIL), the controller {cpu:.0f} s "
+          f"({cpu / busy * 100:.0f}%): the machine has 2 cores")
     print(f"idle with {args.idle} finished executions: {idle_calls / (args.idle_seconds / 60):.1f} API requests/min "
           f"beyond the watches ({idle_watches} watch re-opens in {args.idle_seconds:.0f} s); RSS {idle_rss:.0f} MB")
     print(f"median lag {statistics.median(lags) * 1000 if lags else float('nan'):.0f} ms")

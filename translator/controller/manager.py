@@ -128,6 +128,7 @@ class Controller:
         self._ns_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._workflow_seen: dict[tuple[str, str], float] = {}
+        self._newest: dict[tuple[str, str], tuple[int, str]] = {}  # (ns, pipeline) -> newest (run, name)
         self._provision_started: dict[tuple[str, str], float] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -184,6 +185,11 @@ class Controller:
 
     def _on_execution(self, kind: str, obj: dict[str, Any]) -> None:
         ns, name = _key(obj)
+        pipeline, run = obj.get("spec", {}).get("pipelineName", ""), int(obj.get("spec", {}).get("run") or 0)
+        with self._locks_guard:
+            newest = self._newest.get((ns, pipeline))
+            if kind != "DELETED" and (newest is None or run >= newest[0]):
+                self._newest[(ns, pipeline)] = (run, name)
         self.queue.add(("execution", ns, name))
         state = (obj.get("status") or {}).get("executionState")
         if kind == "DELETED" or state in ("Success", "Failed", "Aborted", "Skipped"):
@@ -500,8 +506,9 @@ class Controller:
     def _update_pipeline_last(self, ns: str, pipeline_name: str, *, finished: PipelineExecution | None = None,
                               obs: Any = None) -> None:
         """`last*` follow the pipeline's newest run; a finished run's cache nodes go to the front."""
-        mine = [o for o in self.executions.items(ns) if o["spec"].get("pipelineName") == pipeline_name]
-        newest = max(mine, key=lambda o: int(o["spec"].get("run") or 0), default=None)
+        with self._locks_guard:
+            newest_key = self._newest.get((ns, pipeline_name))
+        newest = self.executions.get(ns, newest_key[1]) if newest_key else None
         hosts: list[str] = []
         if finished is not None and obs is not None and finished.spec.pipeline_config is not None:
             cached = self._plans.get((ns, finished.metadata.name, finished.metadata.uid or ""))

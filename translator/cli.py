@@ -89,7 +89,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", required=False)
-@click.option("--engine", type=click.Choice(["argo"]), default="argo", show_default=True,
+@click.option("--engine", type=click.Choice(["argo", "jenkins"]), default="argo", show_default=True,
               help="Engine to compile for.")
 @click.option("--branch", default="master", show_default=True, help="Branch of the run.")
 @click.option("--event", type=click.Choice(["push", "pull_request", "tag"]), default="push",
@@ -112,8 +112,9 @@ def compile(
 ) -> None:
     """Compile a pipeline FILE (or a directory holding one; '-' reads stdin) for one run.
 
-    Without FILE, compiles the embedded example. Prints the Workflow and the ConfigMap it
-    mounts: YAML documents, or with -o json one `List` object.
+    Without FILE, compiles the embedded example. For Argo, prints the Workflow and the
+    ConfigMap it mounts: YAML documents, or with -o json one `List` object. For Jenkins, prints
+    the Jenkinsfile, or with -o json an object with `jenkinsfile` and `configXml`.
     """
     for value, option, limit in ((namespace, "--namespace", 63), (pipeline, "--pipeline", 253)):
         if not _DNS_NAME.fullmatch(value) or len(value) > limit:
@@ -132,7 +133,13 @@ def compile(
     _report(name, result.findings)
     if not result.ok:
         raise Refused(f"{name}: refused ({sum(f.severity is Severity.ERROR for f in result.findings)} errors)")
-    if output == "json":
+    if result.jenkins is not None:
+        if output == "json":
+            click.echo(json.dumps({"jenkinsfile": result.jenkins.jenkinsfile, "configXml": result.jenkins.config_xml,
+                                   "jobName": result.jenkins.job_name}, indent=2))
+        else:
+            click.echo(result.jenkins.jenkinsfile, nl=False)
+    elif output == "json":
         click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": result.objects}, indent=2))
     else:
         click.echo(yaml.safe_dump_all(result.objects, sort_keys=False, width=1000), nl=False)

@@ -8,6 +8,7 @@ from typing import Any
 from translator.api.config_types import PipelineConfig
 from translator.api.config_validation import Finding, Severity, ValidationResult, validate_text
 from translator.api.resources_types import PipelineSettingSpec
+from translator.compiler import jenkins
 from translator.compiler.argo import render
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import CompileError, Plan, build_plan
@@ -17,7 +18,8 @@ from translator.compiler.plan import CompileError, Plan, build_plan
 class CompileResult:
     findings: list[Finding] = field(default_factory=list)
     plan: Plan | None = None
-    objects: list[dict[str, Any]] = field(default_factory=list)
+    objects: list[dict[str, Any]] = field(default_factory=list)  # argo
+    jenkins: jenkins.JenkinsOutput | None = None
 
     @property
     def ok(self) -> bool:
@@ -33,6 +35,8 @@ def compile_config(
         plan = build_plan(config, ctx, setting)
         if engine == "argo":
             result.objects = render(plan).objects()
+        elif engine == "jenkins":
+            result.jenkins = jenkins.render(plan)
         else:
             raise CompileError(f"unknown engine {engine!r}")
     except CompileError as exc:

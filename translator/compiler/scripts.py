@@ -74,7 +74,7 @@ SUBSTITUTE = r"""substitute() {
 
 APPLY_YAML = r"""set -eu
 """ + SUBSTITUTE + r"""cd /workspace/source
-if [ -n "$YAML_PATH" ]; then src="$YAML_PATH"; else src="/translator/scripts/$YAML_CONTENT_FILE"; fi
+if [ -n "$YAML_PATH" ]; then src="$YAML_PATH"; else src="${TRANSLATOR_FILES:-/translator/scripts}/$YAML_CONTENT_FILE"; fi
 if [ ! -e "$src" ]; then echo "applyYamlConfig: $src does not exist in the workspace" >&2; exit 1; fi
 if [ -d "$src" ]; then
   files=$(find "$src" -maxdepth 1 -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | sort)
@@ -131,7 +131,7 @@ helm repo add "$HELM_CATALOG" "$HELM_REPO_URL" >/dev/null
 helm repo update "$HELM_CATALOG" >/dev/null
 helm upgrade --install "$HELM_RELEASE" "$HELM_CATALOG/$HELM_CHART" \
   --version "$HELM_VERSION" --namespace "$HELM_NAMESPACE" --create-namespace \
-  --values "/translator/scripts/$HELM_VALUES_FILE" --wait
+  --values "${TRANSLATOR_FILES:-/translator/scripts}/$HELM_VALUES_FILE" --wait
 """
 
 

@@ -1,0 +1,146 @@
+"""The Jenkins back end: golden Jenkinsfiles, Groovy 2.4 parsing, user text kept as data.
+
+Groovy checks need Debian's `groovy` (2.4.21, the Groovy Jenkins runs), which .ci/run installs;
+without it they skip saying so, except under CI where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+import yaml
+
+from tests.helpers import SHARED, check_golden, example_dirs, load_context, pipeline_file
+from translator.compiler.compile import compile_text
+from translator.compiler.context import ExecutionContext
+from translator.compiler.jenkins import groovy_string
+
+HERE = Path(__file__).parent
+CASES = [c for c in example_dirs() if not c.name.startswith("invalid-") and c.name != "branch-excluded"]
+
+
+def _groovy() -> list[str]:
+    exe = shutil.which("groovy")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("groovy is not installed: .ci/run installs Debian's groovy package")
+        pytest.skip("needs Debian's groovy 2.4 (apt-get install groovy); CI installs it")
+    return [exe]
+
+
+def _java_env() -> dict[str, str]:
+    env = dict(os.environ)
+    if "JAVA_HOME" not in env:
+        for candidate in sorted(Path("/usr/lib/jvm").glob("java-17-openjdk-*")):
+            env["JAVA_HOME"] = str(candidate)
+    return env
+
+
+def _jenkins(case: Path):  # type: ignore[no-untyped-def]
+    ctx, setting = load_context(case)
+    result = compile_text(pipeline_file(case).read_text(encoding="utf-8"), ctx, setting, engine="jenkins")
+    assert result.ok and result.jenkins is not None
+    return result.jenkins
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_golden_jenkinsfile_and_config_xml(case: Path) -> None:
+    out = _jenkins(case)
+    check_golden(case / "expected" / "Jenkinsfile", out.jenkinsfile)
+    check_golden(case / "expected" / "config.xml", out.config_xml)
+    root = ElementTree.fromstring(out.config_xml.encode())
+    assert root.tag == "flow-definition"
+    assert root.findtext("definition/script") == out.jenkinsfile  # the script, inline and intact
+    assert root.findtext("definition/sandbox") == "true"
+
+
+def test_every_generated_jenkinsfile_parses_with_groovy_2_4(tmp_path: Path) -> None:
+    groovy = _groovy()
+    files = []
+    for case in CASES:
+        path = tmp_path / f"{case.name}.groovy"
+        path.write_text(_jenkins(case).jenkinsfile)
+        files.append(path)
+    corpus = SHARED / "corpus" / "rancher-pipelines" / "files"
+    for source in sorted(corpus.glob("*")) if corpus.exists() else []:
+        result = compile_text(source.read_bytes().decode("utf-8", "replace"), ExecutionContext(), engine="jenkins")
+        if result.ok and result.jenkins is not None:
+            path = tmp_path / f"corpus-{len(files)}.groovy"
+            path.write_text(result.jenkins.jenkinsfile)
+            files.append(path)
+    assert len(files) > len(CASES) or not corpus.exists()
+    proc = subprocess.run([*groovy, str(HERE / "parse.groovy"), *map(str, files)], capture_output=True, text=True,
+                          env=_java_env(), timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert f"parsed {len(files)}/{len(files)}" in proc.stdout
+
+
+HOSTILE = [
+    "echo '''triple''' and \"\"\"double\"\"\" quotes",
+    "echo ${HOME} $HOME \\${NOT} \\\\ trailing\\",
+    "line one\nline two\r\n\ttabbed\n",
+    "'); sh('rm -rf /'); echo('",
+    "\"\"\" + System.exit(1) + \"\"\"",
+    "${{'{'}}} {{workflow.name}} $(id) `date` \u00e9\u4e2d\U0001F680",
+    "\x01\x1b[31m control \x7f",
+]
+
+
+def test_hostile_text_reaches_the_shell_unchanged(tmp_path: Path) -> None:
+    """Groovy itself evaluates each literal we emit; it must give back exactly the input."""
+    groovy = _groovy()
+    lines = [f"println({groovy_string(text)}.getBytes('UTF-8').encodeBase64().toString())" for text in HOSTILE]
+    script = tmp_path / "roundtrip.groovy"
+    script.write_text("\n".join(lines) + "\n")
+    proc = subprocess.run([*groovy, str(script)], capture_output=True, text=True, env=_java_env(), timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    decoded = [base64.b64decode(line).decode("utf-8") for line in proc.stdout.split()]
+    assert decoded == HOSTILE
+
+
+def test_hostile_names_scripts_and_env_in_a_whole_pipeline(tmp_path: Path) -> None:
+    groovy = _groovy()
+    config = {"stages": [{"name": text[:30] or "x", "steps": [
+        {"runScriptConfig": {"image": "alpine", "shellScript": text}, "env": {"V": text}}]} for text in HOSTILE]}
+    result = compile_text(yaml.safe_dump(config, allow_unicode=True), ExecutionContext(), engine="jenkins")
+    assert result.ok and result.jenkins is not None
+    path = tmp_path / "hostile.groovy"
+    path.write_text(result.jenkins.jenkinsfile)
+    proc = subprocess.run([*groovy, str(HERE / "parse.groovy"), str(path)], capture_output=True, text=True,
+                          env=_java_env(), timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout
+    for text in HOSTILE:
+        assert groovy_string(text) in result.jenkins.jenkinsfile  # each script is one literal
+
+
+def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
+    text = "stages:\n- name: b\n  cache: {paths: [/root/.m2]}\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
+    ctx = ExecutionContext(pipeline="app", namespace="ns", cache_nodes=("n2", "n1"))
+    jen = compile_text(text, ctx, engine="jenkins").jenkins
+    argo = compile_text(text, ctx).objects[0]
+    assert jen is not None
+    literal = jen.jenkinsfile.split("yaml: ", 1)[1].split(") {\n", 1)[0]
+    pod = yaml.safe_load(literal[1:-1].encode().decode("unicode_escape"))
+    assert pod["spec"]["affinity"] == argo["spec"]["affinity"]
+    host = {v["name"]: v["hostPath"] for v in pod["spec"]["volumes"] if "hostPath" in v}
+    argo_host = {v["name"]: v["hostPath"] for v in argo["spec"]["volumes"] if "hostPath" in v}
+    assert host == argo_host
+
+
+def test_skipped_steps_are_marked_skipped() -> None:
+    text = ("stages:\n- name: Only tags\n  when: {event: tag}\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
+            "- name: Mixed\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
+            "  - runScriptConfig: {image: a, shellScript: c}\n    when: {branch: release/*}\n")
+    jen = compile_text(text, ExecutionContext()).plan
+    out = compile_text(text, ExecutionContext(), engine="jenkins").jenkins
+    assert jen is not None and out is not None
+    assert "markStageSkippedForConditional('Only tags')" in out.jenkinsfile
+    assert "markStageSkippedForConditional('mixed-2')" in out.jenkinsfile
+    assert "timeout(time: 60, unit: 'MINUTES')" in out.jenkinsfile and "timestamps {" in out.jenkinsfile

@@ -121,7 +121,8 @@ def test_hostile_names_scripts_and_env_in_a_whole_pipeline(tmp_path: Path) -> No
 
 
 def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
-    text = "stages:\n- name: b\n  cache: {paths: [/root/.m2]}\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
+    text = ("stages:\n- name: b\n  cache: {paths: [/root/.m2]}\n  steps:\n"
+            "  - runScriptConfig: {image: a, shellScript: b}\n")
     ctx = ExecutionContext(pipeline="app", namespace="ns", cache_nodes=("n2", "n1"))
     jen = compile_text(text, ctx, engine="jenkins").jenkins
     argo = compile_text(text, ctx).objects[0]
@@ -135,7 +136,8 @@ def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
 
 
 def test_skipped_steps_are_marked_skipped() -> None:
-    text = ("stages:\n- name: Only tags\n  when: {event: tag}\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
+    text = ("stages:\n- name: Only tags\n  when: {event: tag}\n  steps:\n"
+            "  - runScriptConfig: {image: a, shellScript: b}\n"
             "- name: Mixed\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
             "  - runScriptConfig: {image: a, shellScript: c}\n    when: {branch: release/*}\n")
     jen = compile_text(text, ExecutionContext()).plan

@@ -92,7 +92,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
             else:
                 env.append({"name": var.name, "value": var.value})
         env.append({"name": "TRANSLATOR_FILES", "value": FILES_DIR})
-        mounts = [{"name": "workspace", "mountPath": WORKSPACE}]
+        mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}]
         if step.mounts_registry_credentials:
             mounts.append({"name": "registry-credentials", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
         if step.mounts_git_credentials:

@@ -74,7 +74,11 @@ SUBSTITUTE = r"""substitute() {
 
 APPLY_YAML = r"""set -eu
 """ + SUBSTITUTE + r"""cd /workspace/source
-if [ -n "$YAML_PATH" ]; then src="$YAML_PATH"; else src="${TRANSLATOR_FILES:-/translator/scripts}/$YAML_CONTENT_FILE"; fi
+if [ -n "$YAML_PATH" ]; then
+  src="$YAML_PATH"
+else
+  src="${TRANSLATOR_FILES:-/translator/scripts}/$YAML_CONTENT_FILE"
+fi
 if [ ! -e "$src" ]; then echo "applyYamlConfig: $src does not exist in the workspace" >&2; exit 1; fi
 if [ -d "$src" ]; then
   files=$(find "$src" -maxdepth 1 -type f \( -name '*.yaml' -o -name '*.yml' -o -name '*.json' \) | sort)

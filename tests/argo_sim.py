@@ -63,6 +63,7 @@ class ArgoSimulator:
 
     def _loop(self) -> None:
         done: set[str] = set()  # uids of finished workflows: never looked at again
+        due: dict[str, tuple[float, str]] = {}  # uid -> (when something can change, resourceVersion seen)
         while not self._stop.is_set():
             with self.store.lock:
                 keys = [k for k, o in self.store.objects.items()
@@ -72,13 +73,21 @@ class ArgoSimulator:
                     wf = self.store.objects.get(key)
                     if wf is None:
                         continue
+                    uid = wf["metadata"]["uid"]
                     if (wf.get("status") or {}).get("phase") in ("Succeeded", "Failed", "Error"):
-                        done.add(wf["metadata"]["uid"])
+                        done.add(uid)
+                        due.pop(uid, None)
                         continue
+                    when, rv = due.get(uid, (0.0, ""))
+                    if rv == wf["metadata"]["resourceVersion"] and time.monotonic() < when and not self.paused:
+                        continue  # nothing can have changed: no time passed, nobody wrote it
                     try:
                         self._advance(wf)
                     except ApiError:
                         pass
+                    after = self.store.objects.get(key)
+                    if after is not None:
+                        due[uid] = (self._next_change(after), after["metadata"]["resourceVersion"])
             time.sleep(self.tick)
 
     # ------------------------------------------------------------------ placement
@@ -191,6 +200,18 @@ class ArgoSimulator:
         status["nodes"] = nodes
         if new != wf:
             self.store.replace(self.res, ns, name, new)
+
+    def _next_change(self, wf: dict[str, Any]) -> float:
+        """The earliest moment a Running pod of `wf` may finish; now if anything else is pending."""
+        times = []
+        for node in ((wf.get("status") or {}).get("nodes") or {}).values():
+            if node.get("type") != "Pod" or node.get("phase") in FINISHED:
+                continue
+            if node.get("phase") == "Pending":
+                return 0.0
+            started = self._started.get((wf["metadata"]["name"], node["displayName"]))
+            times.append((started or 0.0) + self.step_seconds)
+        return min(times) if times else 0.0
 
     # ------------------------------------------------------------------ test helpers
 

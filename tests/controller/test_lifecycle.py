@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -218,3 +220,33 @@ def test_invalid_inline_config_and_missing_pipeline_fail_cleanly(system: System)
         "metadata": {"name": "ghost-1"}, "spec": {"pipelineName": "ghost", "run": 1}})
     ex = system.wait_state("ghost-1", "Failed")
     assert next(c for c in ex["status"]["conditions"] if c["type"] == "Initialized")["reason"] == "PipelineNotFound"
+
+
+def test_pipeline_without_inline_config_reads_the_file_from_git(system: System, tmp_path: Path) -> None:
+    repo = tmp_path / "app"
+    repo.mkdir()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                       env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+                            "GIT_COMMITTER_EMAIL": "t@x", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+
+    git("init", "-q", "-b", "main")
+    (repo / ".rancher-pipeline.yml").write_text(
+        "stages:\n- name: From git\n  steps:\n  - runScriptConfig: {image: alpine, shellScript: echo hi}\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "pipeline")
+    system.kube.create("pipelines", "team", {
+        "apiVersion": "devops.cubepaas.io/v1alpha1", "kind": "Pipeline", "metadata": {"name": "app"},
+        "spec": {"repositoryUrl": f"file://{repo}", "defaultBranch": "main"}})
+    runs.create_run(system.kube, "team", "app")
+    ex = system.wait_state("app-1", "Success")
+    assert ex["spec"]["pipelineConfig"]["stages"][0]["name"] == "From git"
+    # a later branch without the file: a clear reason
+    git("checkout", "-q", "-b", "empty")
+    git("rm", "-q", ".rancher-pipeline.yml")
+    git("commit", "-q", "-m", "no pipeline")
+    runs.create_run(system.kube, "team", "app", branch="empty")
+    ex = system.wait_state("app-2", "Failed")
+    cond = next(c for c in ex["status"]["conditions"] if c["type"] == "Initialized")
+    assert cond["reason"] == "ConfigNotFound" and ".rancher-pipeline.yml" in cond["message"]

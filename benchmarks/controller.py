@@ -93,13 +93,17 @@ def main() -> int:
                 "pipelineName": "app", "run": i, "branch": "master", "pipelineConfig": CONFIG}})
         created_at = time.monotonic()
         wf_res = store.resource("argoproj.io", "workflows")
-        while sum(1 for k in store.objects if k[1] == "workflows") < args.runs and time.monotonic() - t0 < 600:
+        def count(test: object) -> int:
+            with store.lock:
+                return sum(1 for k, o in store.objects.items() if test(k, o))  # type: ignore[operator]
+
+        while count(lambda k, o: k[1] == "workflows") < args.runs and time.monotonic() - t0 < 600:
             time.sleep(0.05)
         admitted_at = time.monotonic()
         print(f"admitted after {admitted_at - t0:.1f} s", file=sys.stderr)
         while time.monotonic() - t0 < 900:
-            done = sum(1 for k, o in store.objects.items() if k[1] == "pipelineexecutions"
-                       and (o.get("status") or {}).get("executionState") in ("Success", "Failed"))
+            done = count(lambda k, o: k[1] == "pipelineexecutions"
+                         and (o.get("status") or {}).get("executionState") in ("Success", "Failed"))
             if done >= args.runs:
                 break
             time.sleep(0.2)
@@ -113,7 +117,9 @@ def main() -> int:
         # status-sync lag: each Workflow change -> the next write of its execution's status
         lags = []
         pending: dict[str, float] = {}
-        for ev in store.history:
+        with store.lock:
+            history = list(store.history)
+        for ev in history:
             if ev.resource == wf_res and ev.type == "MODIFIED":
                 pending.setdefault(ev.obj["metadata"]["name"], ev.at)
             elif ev.resource == pe and ev.type == "MODIFIED" and ev.obj["metadata"]["name"] in pending:

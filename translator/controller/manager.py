@@ -129,6 +129,7 @@ class Controller:
         self._locks_guard = threading.Lock()
         self._workflow_seen: dict[tuple[str, str], float] = {}
         self._newest: dict[tuple[str, str], tuple[int, str]] = {}  # (ns, pipeline) -> newest (run, name)
+        self._pending_cache: dict[tuple[str, str], list[tuple[int, list[str], str]]] = {}
         self._provision_started: dict[tuple[str, str], float] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -505,27 +506,32 @@ class Controller:
 
     def _update_pipeline_last(self, ns: str, pipeline_name: str, *, finished: PipelineExecution | None = None,
                               obs: Any = None) -> None:
-        """`last*` follow the pipeline's newest run; a finished run's cache nodes go to the front."""
+        """Note what the Pipeline's status must learn, and let one pipeline reconcile write it.
+
+        Many executions of one pipeline change at once; their updates to its status are
+        coalesced by the work queue into one write instead of one conflicting write each.
+        """
+        if finished is not None and obs is not None:
+            cached = self._plans.get((ns, finished.metadata.name, finished.metadata.uid or ""))
+            hosts = [obs.steps[s.id].host_node for s in (cached[1].steps if cached else [])
+                     if s.cached and s.id in obs.steps and obs.steps[s.id].host_node]
+            if hosts:
+                with self._locks_guard:
+                    self._pending_cache.setdefault((ns, pipeline_name), []).append(
+                        (finished.spec.run, hosts, finished.status.ended or rfc3339(self.clock())))
+        self.queue.add(("pipeline", ns, pipeline_name))
+
+    def _sync_pipeline_status(self, ns: str, pipeline_name: str, pipeline: dict[str, Any]) -> None:
+        """`last*` follow the pipeline's newest run; finished runs' cache nodes go to the front."""
         with self._locks_guard:
             newest_key = self._newest.get((ns, pipeline_name))
+            pending = self._pending_cache.pop((ns, pipeline_name), [])
         newest = self.executions.get(ns, newest_key[1]) if newest_key else None
-        hosts: list[str] = []
-        if finished is not None and obs is not None and finished.spec.pipeline_config is not None:
-            cached = self._plans.get((ns, finished.metadata.name, finished.metadata.uid or ""))
-            if cached is not None:
-                plan = cached[1]
-                for step in plan.steps:
-                    seen = obs.steps.get(step.id)
-                    if step.cached and seen is not None and seen.host_node:
-                        hosts.append(seen.host_node)
-        pipeline = self._pipeline(ns, pipeline_name)
-        if pipeline is None:
-            return
         setting = self.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"]))
 
         def change(current: dict[str, Any]) -> dict[str, Any] | None:
             status = current.setdefault("status", {})
-            before = dict(status)
+            before = {k: v for k, v in status.items()}
             if newest is not None:
                 nstatus = newest.get("status") or {}
                 status["lastExecutionId"] = newest["metadata"]["name"]
@@ -533,22 +539,26 @@ class Controller:
                     status["lastRunState"] = nstatus["executionState"]
                 if nstatus.get("started"):
                     status["lastStarted"] = nstatus["started"]
-            if hosts and finished is not None:
-                nodes = [n for n in status.get("cacheNodes") or [] if n.get("run") != finished.spec.run]
-                if not any(n.get("run") == finished.spec.run for n in status.get("cacheNodes") or []):
-                    fresh = [CacheNode(node=h, run=finished.spec.run,
-                                       time=finished.status.ended or rfc3339(self.clock())).to_wire()
-                             for h in dict.fromkeys(reversed(hosts))]
-                    merged = fresh + [n for n in nodes if n.get("node") not in set(hosts)]
-                    status["cacheNodes"] = merged[: setting.cache.max_nodes]
+            for run, hosts, ended in sorted(pending, key=lambda p: p[0]):
+                nodes = status.get("cacheNodes") or []
+                if any(n.get("run") == run for n in nodes):
+                    continue  # already recorded (a retry after a crash)
+                fresh = [CacheNode(node=h, run=run, time=ended).to_wire() for h in dict.fromkeys(reversed(hosts))]
+                merged = fresh + [n for n in nodes if n.get("node") not in set(hosts)]
+                status["cacheNodes"] = merged[: setting.cache.max_nodes]
             return current if status != before else None
 
         cached_first = iter([pipeline])
-        written = update_with_retry(
-            lambda: next(cached_first, None) or self.kube.get("pipelines", ns, pipeline_name),
-            change,
-            lambda body: self.kube.replace_status("pipelines", ns, pipeline_name, body),
-        )
+        try:
+            written = update_with_retry(
+                lambda: next(cached_first, None) or self.kube.get("pipelines", ns, pipeline_name),
+                change,
+                lambda body: self.kube.replace_status("pipelines", ns, pipeline_name, body),
+            )
+        except Exception:
+            with self._locks_guard:  # keep what was not written for the retry
+                self._pending_cache.setdefault((ns, pipeline_name), []).extend(pending)
+            raise
         if written is not None:
             with self.pipelines.lock:
                 self.pipelines.cache[(ns, pipeline_name)] = written
@@ -559,6 +569,8 @@ class Controller:
         obj = self._pipeline(namespace, name)
         if obj is None:
             return
+        self._sync_pipeline_status(namespace, name, obj)
+        obj = self._pipeline(namespace, name) or obj
         token = (obj["metadata"].get("annotations") or {}).get(runs.RUN_ANNOTATION)
         if not token or token == (obj.get("status") or {}).get("lastRunRequest"):
             return

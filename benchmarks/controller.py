@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +59,32 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def start_controller(kube: KubeDouble, namespace: str) -> subprocess.Popen[bytes]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def queue_length(port: int) -> float:
+    """The controller's own `translator_queue_length` gauge, from its /metrics; -1 until ready."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+            if resp.status != 200:
+                return -1.0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            for line in resp.read().decode().splitlines():
+                if line.startswith("translator_queue_length "):
+                    return float(line.split()[1])
+    except OSError:  # not listening yet, or 503 while it lists
+        pass
+    return -1.0
+
+
+def start_controller(kube: KubeDouble, namespace: str, port: int = 0) -> subprocess.Popen[bytes]:
     prefix = os.environ.get("BENCH_PREFIX", "").split()  # e.g. "py-spy record -o prof.svg --"
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "translator.cli", "controller", "--kubeconfig", kube.kubeconfig,
-         "--namespace", namespace, "--no-leader-elect", "--metrics-port", "0", "--workers", "4",
+         "--namespace", namespace, "--no-leader-elect", "--metrics-port", str(port), "--workers", "4",
          "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -134,13 +157,13 @@ def main() -> int:
                              "ended": "2026-01-01T00:01:00Z", "conditions": [{"type": "Built", "status": "True"}],
                              "stages": [{"name": "Clone", "state": "Success", "steps": [{"state": "Success"}]}]}
             store.replace(pe, ns, f"old-{i}", obj, subresource="status")
-        proc = start_controller(kube, ns)
+        port = free_port()
+        proc = start_controller(kube, ns, port)
         settle_start = time.monotonic()
         quiet = 0
-        while quiet < 2 and time.monotonic() - settle_start < 300:  # start, list, reconcile everything once
-            calls = sum(v for k, v in kube.requests.items() if not k.endswith("watch"))
-            time.sleep(5)
-            quiet = quiet + 1 if sum(v for k, v in kube.requests.items() if not k.endswith("watch")) == calls else 0
+        while quiet < 3 and time.monotonic() - settle_start < 300:  # start, list, reconcile everything once
+            time.sleep(2)
+            quiet = quiet + 1 if queue_length(port) == 0 else 0
         settled = time.monotonic() - settle_start
         before = {k: v for k, v in kube.requests.items()}
         time.sleep(args.idle_seconds)

@@ -85,8 +85,8 @@ def start_controller(kube: KubeDouble, namespace: str, port: int = 0) -> subproc
     return subprocess.Popen(
         [*prefix, sys.executable, "-m", "translator.cli", "controller", "--kubeconfig", kube.kubeconfig,
          "--namespace", namespace, "--no-leader-elect", "--metrics-port", str(port), "--workers", "4",
-         "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--log-level", os.environ.get("BENCH_LOG", "warning")],
+        stdout=subprocess.DEVNULL, stderr=None if os.environ.get("BENCH_LOG") else subprocess.DEVNULL)
 
 
 def main() -> int:

@@ -143,7 +143,7 @@ class Controller:
     def start(self) -> Controller:
         for inf in self.informers():
             inf.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 300  # large lists take a while; workers wait for whole caches
         for inf in self.informers():
             inf.synced.wait(timeout=max(0.0, deadline - time.monotonic()))
         for i in range(self.config.workers):

@@ -25,6 +25,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/compile.py
+	$(BIN)/python benchmarks/controller.py
 
 crds: setup
 	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests/api/test_crds.py

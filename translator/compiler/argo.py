@@ -30,8 +30,6 @@ from typing import Any
 from translator.api.config_types import StepType
 from translator.cache.placement import preferred_affinity
 from translator.compiler.plan import (
-    DOCKER_CONFIG_DIR,
-    GIT_CREDENTIALS_DIR,
     LABEL_PREFIX,
     SCRIPTS_DIR,
     SOURCE_DIR,
@@ -40,6 +38,7 @@ from translator.compiler.plan import (
     Plan,
     PlanStep,
 )
+from translator.compiler.pod import shared_mounts, shared_volumes
 
 ENTRYPOINT = "pipeline"
 MAX_TEMPLATES = 200  # Argo's CRD: templates maxItems, the DAG template included
@@ -75,22 +74,7 @@ def render(plan: Plan) -> ArgoOutput:
     volumes: list[dict[str, Any]] = [
         {"name": "scripts", "configMap": {"name": cm_name, "defaultMode": 0o555}},
     ]
-    if any(s.mounts_registry_credentials for s in steps):
-        volumes.append({"name": "registry-credentials", "secret": {
-            "secretName": setting.registry_credentials_secret,
-            "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
-        }})
-    if any(s.mounts_git_credentials for s in steps):
-        volumes.append({"name": "git-credentials", "secret": {
-            "secretName": setting.git_credentials_secret, "defaultMode": 0o400,
-        }})
-    seen: set[str] = set()
-    for step in steps:
-        for cache in step.caches:
-            if cache.volume_name not in seen:
-                seen.add(cache.volume_name)
-                volumes.append({"name": cache.volume_name,
-                                "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"}})
+    volumes += shared_volumes(plan)
 
     pvc_spec: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
@@ -186,11 +170,7 @@ def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], pipeline:
         {"name": "workspace", "mountPath": WORKSPACE},
         {"name": "scripts", "mountPath": SCRIPTS_DIR, "readOnly": True},
     ]
-    if step.mounts_registry_credentials:
-        mounts.append({"name": "registry-credentials", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
-    if step.mounts_git_credentials:
-        mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
-    mounts += [{"name": c.volume_name, "mountPath": c.container_path} for c in step.caches]
+    mounts += shared_mounts(step)
     labels = {
         f"{LABEL_PREFIX}/stage-index": str(step.stage_index),
         f"{LABEL_PREFIX}/step-index": str(step.step_index),

@@ -28,14 +28,13 @@ import yaml
 from translator.api.config_types import StepType
 from translator.cache.placement import preferred_affinity
 from translator.compiler.plan import (
-    DOCKER_CONFIG_DIR,
-    GIT_CREDENTIALS_DIR,
     LABEL_PREFIX,
     SOURCE_DIR,
     WORKSPACE,
     Plan,
     PlanStep,
 )
+from translator.compiler.pod import shared_mounts, shared_volumes
 
 FILES_DIR = f"{WORKSPACE}/.translator"  # where writeFile puts the step scripts' extra files
 SKIP = "org.jenkinsci.plugins.pipeline.modeldefinition.Utils.markStageSkippedForConditional"
@@ -68,22 +67,9 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
     """The agent pod: one long-lived container per step, and the Argo run's volumes."""
     setting = plan.setting
     volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
-    steps = plan.steps
-    if any(s.mounts_registry_credentials for s in steps):
-        volumes.append({"name": "registry-credentials", "secret": {
-            "secretName": setting.registry_credentials_secret,
-            "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}})
-    if any(s.mounts_git_credentials for s in steps):
-        volumes.append({"name": "git-credentials", "secret": {"secretName": setting.git_credentials_secret,
-                                                              "defaultMode": 0o400}})
-    seen: set[str] = set()
+    volumes += shared_volumes(plan)
     containers = []
-    for step in steps:
-        for cache in step.caches:
-            if cache.volume_name not in seen:
-                seen.add(cache.volume_name)
-                volumes.append({"name": cache.volume_name,
-                                "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"}})
+    for step in plan.steps:
         env: list[dict[str, Any]] = []
         for var in step.env:
             if var.secret_name:
@@ -92,12 +78,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
             else:
                 env.append({"name": var.name, "value": var.value})
         env.append({"name": "TRANSLATOR_FILES", "value": FILES_DIR})
-        mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}]
-        if step.mounts_registry_credentials:
-            mounts.append({"name": "registry-credentials", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
-        if step.mounts_git_credentials:
-            mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
-        mounts += [{"name": c.volume_name, "mountPath": c.container_path} for c in step.caches]
+        mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}, *shared_mounts(step)]
         container: dict[str, Any] = {
             "name": container_name(step), "image": step.image,
             "command": ["/bin/sh", "-c", "cat"], "tty": True,  # kept alive for the `sh` steps

@@ -1,0 +1,40 @@
+"""Pod pieces both engines share: both run steps in Kubernetes pods (Argo's, or Jenkins' agent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, Plan, PlanStep
+
+
+def shared_volumes(plan: Plan) -> list[dict[str, Any]]:
+    """Registry and git credentials (when a step needs them) and every cache hostPath, once each."""
+    setting = plan.setting
+    steps = plan.steps
+    volumes: list[dict[str, Any]] = []
+    if any(s.mounts_registry_credentials for s in steps):
+        volumes.append({"name": "registry-credentials", "secret": {
+            "secretName": setting.registry_credentials_secret,
+            "items": [{"key": ".dockerconfigjson", "path": "config.json"}]}})
+    if any(s.mounts_git_credentials for s in steps):
+        volumes.append({"name": "git-credentials", "secret": {
+            "secretName": setting.git_credentials_secret, "defaultMode": 0o400}})
+    seen: set[str] = set()
+    for step in steps:
+        for cache in step.caches:
+            if cache.volume_name not in seen:
+                seen.add(cache.volume_name)
+                volumes.append({"name": cache.volume_name,
+                                "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"}})
+    return volumes
+
+
+def shared_mounts(step: PlanStep) -> list[dict[str, Any]]:
+    """The step's credential and cache mounts (the workspace and scripts are the engine's)."""
+    mounts: list[dict[str, Any]] = []
+    if step.mounts_registry_credentials:
+        mounts.append({"name": "registry-credentials", "mountPath": DOCKER_CONFIG_DIR, "readOnly": True})
+    if step.mounts_git_credentials:
+        mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
+    mounts += [{"name": c.volume_name, "mountPath": c.container_path} for c in step.caches]
+    return mounts

@@ -1,0 +1,79 @@
+"""Pure: Jenkins' pipeline REST API (`wfapi/describe`) -> what each step did.
+
+The Jenkinsfile the compiler writes runs each step as `stage('<step id>')` inside a parallel
+branch, so wfapi lists one stage entry per step, named by the step's id. Rancher's lessons are
+kept: a SUCCESS reported within a few milliseconds of its start while the build still runs is
+not final (wfapi reports a branch that has not really started yet that way), NOT_EXECUTED is
+Skipped, and a build stopped by a user is ABORTED.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from translator.api.states import State
+from translator.status.argo import StepObservation, WorkflowObservation
+
+STAGE_STATUSES: dict[str, State] = {
+    "SUCCESS": State.SUCCESS,
+    "FAILED": State.FAILED,
+    "UNSTABLE": State.FAILED,
+    "ABORTED": State.ABORTED,
+    "IN_PROGRESS": State.BUILDING,
+    "PAUSED_PENDING_INPUT": State.BUILDING,
+    "NOT_EXECUTED": State.SKIPPED,
+    "QUEUED": State.WAITING,
+}
+
+BUILD_STATUSES: dict[str, State] = {
+    "IN_PROGRESS": State.BUILDING,
+    "QUEUED": State.BUILDING,
+    "PAUSED_PENDING_INPUT": State.BUILDING,
+    "SUCCESS": State.SUCCESS,
+    "UNSTABLE": State.FAILED,
+    "FAILED": State.FAILED,
+    "ABORTED": State.ABORTED,
+    "NOT_EXECUTED": State.FAILED,
+}
+
+NOT_FINAL_MILLIS = 50  # a SUCCESS this short, while the build runs, is a branch not yet started
+
+
+def _stamp(millis: Any) -> str:
+    if not millis:
+        return ""
+    return datetime.fromtimestamp(int(millis) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def observe(describe: dict[str, Any], tasks: list[str], *, build_name: str = "") -> WorkflowObservation:
+    """What Jenkins says about each of `tasks` (the step ids the compiler wrote)."""
+    build_status = str(describe.get("status") or "IN_PROGRESS")
+    running = build_status in ("IN_PROGRESS", "QUEUED", "PAUSED_PENDING_INPUT")
+    by_name = {str(s.get("name")): s for s in describe.get("stages") or []}
+    steps = {}
+    for task in tasks:
+        stage = by_name.get(task)
+        if stage is None:
+            continue
+        status = str(stage.get("status") or "IN_PROGRESS")
+        state = STAGE_STATUSES.get(status, State.BUILDING)
+        duration = int(stage.get("durationMillis") or 0)
+        if state is State.SUCCESS and running and duration < NOT_FINAL_MILLIS:
+            state = State.BUILDING  # Rancher's lesson: not final yet
+        start = stage.get("startTimeMillis")
+        end = int(start) + duration if start and state.finished else None
+        error = stage.get("error") or {}
+        steps[task] = StepObservation(
+            state=state, phase=status, started=_stamp(start), ended=_stamp(end),
+            message=str(error.get("message") or ("aborted" if status == "ABORTED" else "")),
+            host_node=str(stage.get("execNode") or ""),
+        )
+    start = describe.get("startTimeMillis")
+    end = describe.get("endTimeMillis")
+    return WorkflowObservation(
+        name=build_name or str(describe.get("name") or ""), phase=build_status,
+        state=BUILD_STATUSES.get(build_status, State.BUILDING), started=_stamp(start),
+        ended=_stamp(end) if not running else "", message="", steps=steps,
+        shutdown="Abort" if build_status == "ABORTED" else "",
+    )

@@ -127,3 +127,13 @@ def test_a_success_reported_at_once_is_not_final_while_the_build_runs() -> None:
     assert jenkins_status.observe(describe, ["a"]).steps["a"].state is State.BUILDING
     describe["status"] = "SUCCESS"
     assert jenkins_status.observe(describe, ["a"]).steps["a"].state is State.SUCCESS
+
+
+def test_jenkins_times_convert_exactly() -> None:
+    from datetime import UTC, datetime
+
+    from translator.status.jenkins import _stamp
+
+    for millis in (0, 1, T0, 951_782_400_000, 4_107_542_399_999, 1_709_164_800_123):  # leap days, far ends
+        want = datetime.fromtimestamp(millis // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if millis else ""
+        assert _stamp(millis) == want

@@ -9,7 +9,6 @@ Skipped, and a build stopped by a user is ABORTED.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from translator.api.states import State
@@ -41,9 +40,24 @@ NOT_FINAL_MILLIS = 50  # a SUCCESS this short, while the build runs, is a branch
 
 
 def _stamp(millis: Any) -> str:
+    """Epoch milliseconds -> RFC 3339 UTC, by arithmetic (this layer reads no clock and no tz data)."""
     if not millis:
         return ""
-    return datetime.fromtimestamp(int(millis) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds = int(millis) // 1000
+    days, rest = divmod(seconds, 86400)
+    # civil date from days since 1970-01-01 (H. Hinnant's algorithm)
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (month <= 2)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
 def observe(describe: dict[str, Any], tasks: list[str], *, build_name: str = "") -> WorkflowObservation:

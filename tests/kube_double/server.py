@@ -159,7 +159,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         double = self.double
-        key = f"{method} {urlparse(self.path).path}"
         double.requests[f"{method} {'watch' if 'watch=' in self.path else 'call'}"] += 1
         if double.log_requests:
             double.request_log.append((method, self.path))
@@ -200,7 +199,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(err.code, err.status())
         except (BrokenPipeError, ConnectionResetError):
             pass
-        del key
 
     def _watch(self, res: Resource, namespace: str, query: dict[str, list[str]]) -> None:
         store = self.double.store

@@ -166,8 +166,8 @@ class Controller:
             if key is None:
                 continue
             started = time.perf_counter()
+            kind, ns, name = str(key[0]), str(key[1]), str(key[2])  # type: ignore[index]
             try:
-                kind, ns, name = str(key[0]), str(key[1]), str(key[2])  # type: ignore[index]
                 if kind == "execution":
                     self.reconcile_execution(ns, name)
                 elif kind == "pipeline":
@@ -175,7 +175,11 @@ class Controller:
                 elif kind == "setting":
                     self.reconcile_setting(ns, name)
             except Exception:  # one bad object never stops the loop for the others
-                log.exception("reconcile failed", extra={"key": str(key)})
+                context: dict[str, str] = {"namespace": ns, kind if kind != "setting" else "key": name}
+                if kind == "execution":
+                    obj = self.executions.get(ns, name) or {}
+                    context["pipeline"] = (obj.get("spec") or {}).get("pipelineName", "")
+                log.exception("reconcile failed", extra=context)
                 self.queue.add_after(key, 1.0)
             finally:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)

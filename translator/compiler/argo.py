@@ -38,7 +38,7 @@ from translator.compiler.plan import (
     Plan,
     PlanStep,
 )
-from translator.compiler.pod import shared_mounts, shared_volumes
+from translator.compiler.pod import env_entry, shared_mounts, shared_volumes
 
 ENTRYPOINT = "pipeline"
 MAX_TEMPLATES = 200  # Argo's CRD: templates maxItems, the DAG template included
@@ -157,15 +157,12 @@ def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], pipeline:
         data[name] = content
     env: list[dict[str, Any]] = []
     for i, var in enumerate(step.env):
-        if var.secret_name:
-            env.append({"name": var.name, "valueFrom": {
-                "secretKeyRef": {"name": var.secret_name, "key": var.secret_key}}})
-        elif "{{" in var.value:
+        if not var.secret_name and "{{" in var.value:
             key = f"env-{step.id}-{i}"
             data[key] = var.value
             env.append({"name": var.name, "valueFrom": {"configMapKeyRef": {"name": cm_name, "key": key}}})
         else:
-            env.append({"name": var.name, "value": var.value})
+            env.append(env_entry(var))
     mounts = [
         {"name": "workspace", "mountPath": WORKSPACE},
         {"name": "scripts", "mountPath": SCRIPTS_DIR, "readOnly": True},

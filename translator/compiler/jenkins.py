@@ -34,7 +34,7 @@ from translator.compiler.plan import (
     Plan,
     PlanStep,
 )
-from translator.compiler.pod import shared_mounts, shared_volumes
+from translator.compiler.pod import env_entry, shared_mounts, shared_volumes
 
 FILES_DIR = f"{WORKSPACE}/.translator"  # where writeFile puts the step scripts' extra files
 SKIP = "org.jenkinsci.plugins.pipeline.modeldefinition.Utils.markStageSkippedForConditional"
@@ -70,13 +70,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
     volumes += shared_volumes(plan)
     containers = []
     for step in plan.steps:
-        env: list[dict[str, Any]] = []
-        for var in step.env:
-            if var.secret_name:
-                env.append({"name": var.name, "valueFrom": {"secretKeyRef": {"name": var.secret_name,
-                                                                              "key": var.secret_key}}})
-            else:
-                env.append({"name": var.name, "value": var.value})
+        env = [env_entry(var) for var in step.env]
         env.append({"name": "TRANSLATOR_FILES", "value": FILES_DIR})
         mounts: list[dict[str, Any]] = [{"name": "workspace", "mountPath": WORKSPACE}, *shared_mounts(step)]
         container: dict[str, Any] = {

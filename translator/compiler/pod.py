@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, Plan, PlanStep
+from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, EnvVar, Plan, PlanStep
 
 
 def shared_volumes(plan: Plan) -> list[dict[str, Any]]:
@@ -38,3 +38,10 @@ def shared_mounts(step: PlanStep) -> list[dict[str, Any]]:
         mounts.append({"name": "git-credentials", "mountPath": GIT_CREDENTIALS_DIR, "readOnly": True})
     mounts += [{"name": c.volume_name, "mountPath": c.container_path} for c in step.caches]
     return mounts
+
+
+def env_entry(var: EnvVar) -> dict[str, Any]:
+    """A container env entry: a Secret's key, or the literal value."""
+    if var.secret_name:
+        return {"name": var.name, "valueFrom": {"secretKeyRef": {"name": var.secret_name, "key": var.secret_key}}}
+    return {"name": var.name, "value": var.value}

@@ -72,6 +72,7 @@ class Kube:
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
         self.rbac = client.RbacAuthorizationV1Api(self.api_client)
+        self.apps = client.AppsV1Api(self.api_client)
         self.coordination = client.CoordinationV1Api(self.api_client)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

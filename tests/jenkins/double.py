@@ -39,6 +39,9 @@ class JenkinsState:
     queue_builds: dict[int, int] = field(default_factory=dict)
     builds: dict[str, dict[int, Build]] = field(default_factory=dict)
     down: bool = False
+    slow_seconds: float = 0.0  # every answer waits this long (a Jenkins under load)
+    log_text: Any = None  # (job, stage) -> the text the stage printed
+    wfapi_log_limit: int = 10_000  # wfapi/log holds at most this much, then hasMore
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_queue: int = 100
 
@@ -48,21 +51,23 @@ class JenkinsState:
         for i, name in enumerate(build.stages):
             begin = build.started + i * self.stage_seconds
             if failed:
-                stages.append({"name": name, "status": "NOT_EXECUTED", "durationMillis": 0})
+                stages.append({"id": _stage_id(i), "name": name, "status": "NOT_EXECUTED", "durationMillis": 0})
                 continue
             if now < begin:
                 break
             if build.aborted_at is not None and now < begin + self.stage_seconds:
-                stages.append({"name": name, "status": "ABORTED", "startTimeMillis": int(begin * 1000),
+                stages.append({"id": _stage_id(i), "name": name, "status": "ABORTED",
+                               "startTimeMillis": int(begin * 1000),
                                "durationMillis": int((now - begin) * 1000)})
                 status = "ABORTED"
                 break
             if now < begin + self.stage_seconds:
-                stages.append({"name": name, "status": "IN_PROGRESS", "startTimeMillis": int(begin * 1000),
+                stages.append({"id": _stage_id(i), "name": name, "status": "IN_PROGRESS",
+                               "startTimeMillis": int(begin * 1000),
                                "durationMillis": int((now - begin) * 1000)})
                 break
             result = (self.outcome or (lambda _j, _s: "SUCCESS"))(job, name)
-            entry = {"name": name, "status": result, "startTimeMillis": int(begin * 1000),
+            entry = {"id": _stage_id(i), "name": name, "status": result, "startTimeMillis": int(begin * 1000),
                      "durationMillis": int(self.stage_seconds * 1000)}
             if result == "FAILED":
                 entry["error"] = {"message": "script returned exit code 1"}
@@ -74,6 +79,18 @@ class JenkinsState:
             status = "FAILED"
         return {"id": str(build.number), "name": f"#{build.number}", "status": status,
                 "startTimeMillis": int(build.started * 1000), "stages": stages}
+
+
+    def text_of(self, job: str, stage: str) -> str:
+        return (self.log_text or (lambda _j, s: f"+ run {s}\n<{s}> done & ok\n"))(job, stage)
+
+
+def _stage_id(index: int) -> str:
+    return str(10 + index * 10)
+
+
+def _flow_id(stage_id: str) -> str:
+    return stage_id + "1"
 
 
 class JenkinsDouble:
@@ -125,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
         js = self.jenkins
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if js.slow_seconds:
+            time.sleep(js.slow_seconds)
         if js.down:
             self._send(503, "Jenkins is starting")
             return
@@ -163,6 +182,47 @@ class _Handler(BaseHTTPRequestHandler):
                     js.next_queue += 1
                     js.queue[js.next_queue] = (m.group(1), time.monotonic(), False)
                     self._send(201, headers={"Location": f"{self.headers.get('Host', '')}/queue/item/{js.next_queue}/"})
+            elif m := re.fullmatch(r"/job/([^/]+)/api/json", path):
+                name = m.group(1)
+                if name not in js.jobs:
+                    self._send(404, "not found")
+                else:
+                    queued = [q for q, (j, _at, c) in js.queue.items() if j == name and not c
+                              and q not in js.queue_builds]
+                    builds = js.builds.get(name) or {}
+                    self._send(200, json.dumps({
+                        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob", "inQueue": bool(queued),
+                        "queueItem": {"id": queued[0]} if queued else None,
+                        "lastBuild": {"number": max(builds)} if builds else None}))
+            elif m := re.fullmatch(r"/job/([^/]+)/(\d+)/execution/node/(\d+)/wfapi/describe", path):
+                build = js.builds[m.group(1)][int(m.group(2))]
+                view = js.stage_view(m.group(1), build)
+                stage = next((s for s in view["stages"] if s["id"] == m.group(3)), None)
+                if stage is None:
+                    self._send(404, "not found")
+                else:
+                    self._send(200, json.dumps({**stage, "stageFlowNodes": [
+                        {"id": _flow_id(stage["id"]), "name": "Shell Script", "status": stage["status"],
+                         "parameterDescription": stage["name"]}]}))
+            elif m := re.fullmatch(r"/job/([^/]+)/(\d+)/execution/node/(\d+)/(wfapi/log|log)", path):
+                build = js.builds[m.group(1)][int(m.group(2))]
+                stage_name = next((n for i, n in enumerate(build.stages)
+                                   if _flow_id(_stage_id(i)) == m.group(3)), None)
+                if stage_name is None:
+                    self._send(404, "not found")
+                else:
+                    import html as _html
+
+                    text = "".join(f'<span class="timestamp">x</span>{_html.escape(line)}'
+                                   for line in js.text_of(m.group(1), stage_name).splitlines(keepends=True))
+                    if m.group(4) == "log":
+                        self._send(200, text, "text/html")
+                    else:
+                        more = len(text) > js.wfapi_log_limit
+                        self._send(200, json.dumps({
+                            "nodeId": m.group(3), "nodeStatus": "SUCCESS", "length": len(text), "hasMore": more,
+                            "text": text[: js.wfapi_log_limit],
+                            "consoleUrl": f"/job/{m.group(1)}/{m.group(2)}/execution/node/{m.group(3)}/log"}))
             elif m := re.fullmatch(r"/queue/item/(\d+)/api/json", path):
                 qid = int(m.group(1))
                 job, at, cancelled = js.queue[qid]

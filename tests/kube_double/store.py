@@ -43,6 +43,8 @@ BUILTIN = [
     Resource("", "v1", "serviceaccounts", "ServiceAccount"),
     Resource("", "v1", "pods", "Pod", status_subresource=True),
     Resource("", "v1", "events", "Event"),
+    Resource("", "v1", "services", "Service"),
+    Resource("apps", "v1", "deployments", "Deployment", status_subresource=True),
     Resource("", "v1", "nodes", "Node", namespaced=False, status_subresource=True),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role"),

@@ -258,6 +258,7 @@ class StepStatus(APIModel):
     started: str = Field(default="", description="RFC 3339.")
     ended: str = Field(default="", description="RFC 3339.")
     message: str = Field(default="", description="Why the step ended as it did (e.g. why it was skipped).")
+    log: str = Field(default="", description="Key of the step's archived log in the log store, once copied there.")
 
 
 class StageStatus(APIModel):

@@ -47,6 +47,7 @@ from translator.controller.source import SourceError, read_pipeline_file
 from translator.controller.workqueue import WorkQueue
 from translator.engines.argo import ArgoEngine
 from translator.engines.base import EngineError, EngineRegistry
+from translator.engines.jenkins import JenkinsEngine
 from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, GROUP, VERSION, Kube, update_with_retry
 from translator.status.execution import StageLayout, StepLayout, derive, initial_stages, set_condition
 
@@ -72,6 +73,8 @@ class ControllerConfig:
     default_engine: str = "argo"
     workers: int = 4
     metrics_port: int | None = None
+    provision_deadline_seconds: float = PROVISION_DEADLINE_SECONDS  # engine refusing to start a run
+    engine_lost_seconds: float = PROVISION_DEADLINE_SECONDS  # engine unreachable while a run is Building
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
 
@@ -122,7 +125,10 @@ class Controller:
         self.registry = registry or EngineRegistry()
         if "argo" not in self.registry.names():
             self.registry.register(ArgoEngine(kube, workflows=self.workflows.get))
-        self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer)
+        if "jenkins" not in self.registry.names():
+            self.registry.register(JenkinsEngine(kube))
+        self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer, self.registry,
+                                                      self.config.default_engine)
         self._plans: dict[tuple[str, str, str], tuple[tuple[str, ...], Plan]] = {}
         self._admitted: dict[str, set[str]] = {}
         self._ns_locks: dict[str, threading.Lock] = {}
@@ -131,6 +137,7 @@ class Controller:
         self._newest: dict[tuple[str, str], tuple[int, str]] = {}  # (ns, pipeline) -> newest (run, name)
         self._pending_cache: dict[tuple[str, str], list[tuple[int, list[str], str]]] = {}
         self._provision_started: dict[tuple[str, str], float] = {}
+        self._unreachable_since: dict[tuple[str, str], float] = {}
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -455,7 +462,7 @@ class Controller:
         except EngineError as exc:
             started = self._provision_started.setdefault(key, time.monotonic())
             self._admitted[ns].discard(ex.metadata.name)
-            if not exc.retryable or time.monotonic() - started > PROVISION_DEADLINE_SECONDS:
+            if not exc.retryable or time.monotonic() - started > self.config.provision_deadline_seconds:
                 self._provision_started.pop(key, None)
                 self._fail(obj, status, ConditionType.PROVISIONED, exc.reason, exc.message)
                 return
@@ -472,35 +479,104 @@ class Controller:
             message=f"{ref.engine}: {ref.workflow_namespace}/{ref.workflow_name}"
             if ref.workflow_name else f"{ref.engine}: {ref.jenkins_job} #{ref.jenkins_build}"), now=now)
         self._write_status(obj, status)
+        self._poll_later(engine, ("execution", *key))
         self.metrics.admitted.inc()
         log.info("execution Building", extra={"execution": ex.metadata.name, "namespace": ns,
                                               "pipeline": ex.spec.pipeline_name})
 
+    def _poll_later(self, engine: Any, key: tuple[str, str, str]) -> None:
+        """Engines without a watch (Jenkins) are asked again after their poll interval."""
+        interval = getattr(engine, "poll_seconds", None)
+        if interval:
+            self.queue.add_after(key, float(interval))
+
     def _sync(self, obj: dict[str, Any], ex: PipelineExecution, stop_by: str) -> None:
         ns = ex.metadata.namespace
+        key = (ns, ex.metadata.name)
         pipeline = self._pipeline(ns, ex.spec.pipeline_name) or {}
         pspec = PipelineSpec.model_validate(pipeline["spec"]) if pipeline.get("spec") else None
         setting = self.setting_for(ns, pspec)
         plan = self._plan(ex, setting, None)
         engine_name = ex.status.engine_ref.engine if ex.status.engine_ref else self.engine_name(ns, pspec)
         engine = self.registry.get(engine_name)
-        obs = engine.observe(ex, plan)
         now = rfc3339(self.clock())
+        try:
+            obs = engine.observe(ex, plan)
+            if obs is not None and not obs.finished and not obs.shutdown:
+                if stop_by:
+                    engine.stop(ex, plan, f"stopped by {stop_by}")
+                elif any(s.state is State.FAILED for s in obs.steps.values()):
+                    engine.stop(ex, plan, "a step failed: aborting the steps still running")
+        except EngineError as exc:
+            self._engine_unreachable(obj, ex, engine, plan, exc, now)
+            return
+        if self._unreachable_since.pop(key, None) is not None:
+            set_condition(ex.status, Condition(type=ConditionType.PROVISIONED, status="True", reason="Reachable",
+                                               message=f"{engine_name} answers again"), now=now)
         lost = ""
         if obs is None:
             ref = ex.status.engine_ref
             lost = (f"the {engine_name} run {ref.workflow_namespace}/{ref.workflow_name or ref.jenkins_job} "
                     "was deleted or lost while the execution was Building") if ref else "no engine run recorded"
-        elif not obs.finished and not obs.shutdown:
-            if stop_by:
-                engine.stop(ex, f"stopped by {stop_by}")
-            elif any(s.state is State.FAILED for s in obs.steps.values()):
-                engine.stop(ex, "a step failed: aborting the steps still running")
         status = derive(_layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost)
+        if obs is not None and obs.number and status.engine_ref and status.engine_ref.jenkins_build != obs.number:
+            status.engine_ref = status.engine_ref.model_copy(update={"jenkins_build": obs.number})
+        self._archive_logs(engine, ex, plan, status)
         if status != ex.status:
             obj = self._write_status(obj, status)
         if status.execution_state.finished:
             self._after_finish(obj, PipelineExecution.model_validate(obj), obs)
+        else:
+            self._poll_later(engine, ("execution", *key))
+
+    def _archive_logs(self, engine: Any, ex: PipelineExecution, plan: Plan, status: PipelineExecutionStatus) -> None:
+        """Engines that do not archive logs themselves copy each finished step's log, once."""
+        archive = getattr(engine, "archive_log", None)
+        if archive is None or status.engine_ref is None:
+            return
+        probe = ex.model_copy(update={"status": status})
+        for si, stage in enumerate(status.stages):
+            for ti, step in enumerate(stage.steps):
+                if step.log or step.state not in (State.SUCCESS, State.FAILED, State.ABORTED) or not step.started:
+                    continue
+                try:
+                    step.log = archive(probe, plan, si, ti)
+                except EngineError as exc:  # the log stays in the engine; the next sync tries again
+                    log.warning("step log not archived: %s", exc.message,
+                                extra={"execution": ex.metadata.name, "namespace": ex.metadata.namespace})
+                    return
+                if not step.log:
+                    return  # no log store configured
+
+    def _engine_unreachable(self, obj: dict[str, Any], ex: PipelineExecution, engine: Any, plan: Plan,
+                            exc: EngineError, now: str) -> None:
+        """The engine cannot be asked: say so, ask again with backoff, fail after a bounded time."""
+        key = (ex.metadata.namespace, ex.metadata.name)
+        since = self._unreachable_since.setdefault(key, time.monotonic())
+        waited = time.monotonic() - since
+        status = ex.status.model_copy(deep=True)
+        if not exc.retryable or waited > self.config.engine_lost_seconds:
+            self._unreachable_since.pop(key, None)
+            for stage in status.stages:
+                for step in stage.steps:
+                    if not step.state.finished:
+                        step.state, step.ended = State.FAILED if step.state is State.BUILDING else State.ABORTED, now
+                        step.message = step.message or exc.message
+                    stage.state = stage.state if stage.state.finished else State.FAILED \
+                        if any(st.state is State.FAILED for st in stage.steps) else State.ABORTED
+            try:
+                engine.stop(ex, plan, "the engine was unreachable")
+            except Exception:  # best effort: the engine is unreachable, which is why we are here
+                log.info("could not stop the run on the unreachable engine", extra={"execution": key[1]})
+            self._fail(obj, status, ConditionType.BUILT, exc.reason,
+                       f"{exc.message}; gave up after {int(waited)} s")
+            self._after_finish(self.executions.get(*key) or obj, ex, None)
+            return
+        set_condition(status, Condition(type=ConditionType.PROVISIONED, status="False", reason=exc.reason,
+                                        message=f"{exc.message}; asking again"), now=now)
+        if status != ex.status:
+            self._write_status(obj, status)
+        self.queue.add_after(("execution", *key), min(30.0, 1.0 + waited))
 
     def _after_finish(self, obj: dict[str, Any], ex: PipelineExecution, obs: Any) -> None:
         ns = ex.metadata.namespace

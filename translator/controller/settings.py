@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes import client
 
 from translator.api.resources_types import PipelineSettingSpec, parse_setting
+from translator.engines.base import EngineError
 from translator.kubeclient import Kube
 
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
@@ -42,9 +43,11 @@ def artifact_repository(setting: PipelineSettingSpec, namespace: str) -> dict[st
 
 
 class SettingsReconciler:
-    def __init__(self, kube: Kube, namespaces: Any) -> None:
+    def __init__(self, kube: Kube, namespaces: Any, engines: Any = None, default_engine: str = "argo") -> None:
         self.kube = kube
         self.namespaces = namespaces  # an Informer of Namespaces
+        self.engines = engines  # the controller's EngineRegistry: each engine prepares what it needs
+        self.default_engine = default_engine
 
     def _labels(self, namespace: str, name: str) -> dict[str, str]:
         return {MANAGED_LABEL: "translator", SETTING_LABEL: name, SETTING_NS_LABEL: namespace}
@@ -99,6 +102,12 @@ class SettingsReconciler:
                 except client.ApiException as exc:
                     if exc.status != 404:
                         raise
+        if self.engines is not None:
+            try:
+                engine = self.engines.get((obj.get("spec") or {}).get("engine") or self.default_engine)
+                engine.prepare(namespace, setting)
+            except EngineError:
+                pass  # an unknown engine fails each run with a condition saying so
         if setting.logs.endpoint:
             import yaml
 

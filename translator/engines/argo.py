@@ -81,7 +81,7 @@ class ArgoEngine:
             return None
         return observe(wf, [s.id for s in plan.steps])
 
-    def stop(self, execution: PipelineExecution, reason: str) -> None:
+    def stop(self, execution: PipelineExecution, plan: Plan, reason: str) -> None:
         ref = execution.status.engine_ref
         if ref is None:
             return

@@ -40,7 +40,7 @@ class Engine(Protocol):
     def observe(self, execution: PipelineExecution, plan: Plan) -> RunObservation | None:
         """What the run is doing; None when its engine object no longer exists."""
 
-    def stop(self, execution: PipelineExecution, reason: str) -> None:
+    def stop(self, execution: PipelineExecution, plan: Plan, reason: str) -> None:
         """Stop the run; steps still running end Aborted."""
 
     def step_log(self, execution: PipelineExecution, plan: Plan, stage: int, step: int) -> Iterator[str]:

@@ -11,7 +11,9 @@ CSRF: a crumb is fetched once (and again after a 403) and sent on every POST.
 from __future__ import annotations
 
 import base64
+import html
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,21 @@ class QueuedBuild:
     queue_id: int
     number: int | None = None  # the build number, once Jenkins left the queue
     cancelled: bool = False
+
+
+@dataclass
+class JobState:
+    in_queue: bool
+    queue_id: int | None
+    last_build: int | None
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _plain(console_html: str) -> str:
+    """Jenkins' annotated console (HTML) as the text the step printed."""
+    return html.unescape(_TAG.sub("", console_html))
 
 
 @dataclass
@@ -128,6 +145,18 @@ class JenkinsClient:
             self._request("POST", "/createItem?name=" + quote(name, safe=""), body=body,
                           content_type="application/xml")
 
+    def job_state(self, name: str) -> JobState | None:
+        """Whether the job exists, is queued, and its newest build: what a retried submit checks."""
+        try:
+            data = self._json(self._job(name) + "/api/json?tree=inQueue,queueItem[id],lastBuild[number]")
+        except JenkinsError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        queue = data.get("queueItem") or {}
+        last = data.get("lastBuild") or {}
+        return JobState(in_queue=bool(data.get("inQueue")), queue_id=queue.get("id"), last_build=last.get("number"))
+
     def build(self, name: str) -> QueuedBuild:
         resp = self._request("POST", self._job(name) + "/build")
         location = resp.headers.get("Location", "")
@@ -154,6 +183,42 @@ class JenkinsClient:
         resp = self._request("GET", f"{self._job(name)}/{number}/logText/progressiveText?start={start}")
         size = int(resp.headers.get("X-Text-Size", start + len(resp.data)))
         return resp.data.decode("utf-8", "replace"), size, resp.headers.get("X-More-Data") == "true"
+
+    def stage_log(self, name: str, number: int, stage_id: str) -> Iterator[str]:
+        """The log of one stage (one step of ours): each of its flow nodes' logs, as plain text.
+
+        wfapi/log returns a node's log with `hasMore` when it holds only the beginning; then the
+        node's whole console is streamed from `consoleUrl`, never loaded at once.
+        """
+        base = f"{self._job(name)}/{number}/execution/node"
+        nodes = self._json(f"{base}/{quote(stage_id, safe='')}/wfapi/describe").get("stageFlowNodes") or []
+        for node in nodes:
+            data = self._json(f"{base}/{quote(str(node.get('id')), safe='')}/wfapi/log")
+            if not data.get("hasMore"):
+                yield _plain(str(data.get("text") or ""))
+                continue
+            path = str(data.get("consoleUrl") or f"{base}/{node.get('id')}/log").removeprefix(self.url)
+            yield from self._stream_text(path if path.startswith("/") else "/" + path)
+
+    def _stream_text(self, path: str) -> Iterator[str]:
+        try:
+            resp = self._http.request("GET", self.url + path, headers=self._headers(), preload_content=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise JenkinsError(0, f"Jenkins at {self.url} did not answer: {exc}") from exc
+        try:
+            if resp.status != 200:
+                raise JenkinsError(resp.status, f"GET {path}: HTTP {resp.status}")
+            pending = b""
+            for chunk in resp.stream(256 * 1024):
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1  # only whole lines: a tag or entity never splits
+                if cut:
+                    yield _plain(pending[:cut].decode("utf-8", "replace"))
+                    pending = pending[cut:]
+            if pending:
+                yield _plain(pending.decode("utf-8", "replace"))
+        finally:
+            resp.release_conn()
 
     def follow_log(self, name: str, number: int) -> Iterator[str]:
         offset, more = 0, True

@@ -62,6 +62,7 @@ class WorkflowObservation:
     message: str
     steps: dict[str, StepObservation]  # by DAG task name
     shutdown: str = ""
+    number: int = 0  # the engine's build number, where it has one (Jenkins)
 
     @property
     def finished(self) -> bool:

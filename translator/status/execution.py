@@ -93,6 +93,7 @@ def derive(
                 state=state, started=seen.started if seen else "", ended=seen.ended if seen else "",
                 message=(f"stopped by {stopped_by}" if state is State.ABORTED and stopped_by
                          else seen.message if seen else ""),
+                log=_previous_log(previous, si, ti),
             )
             if state is State.FAILED and failed_at is None:
                 failed_at = si
@@ -168,3 +169,10 @@ def set_condition(status: PipelineExecutionStatus, cond: Condition, *, now: str)
             return
     cond.last_transition_time = cond.last_update_time = now
     status.conditions.append(cond)
+
+
+def _previous_log(previous: PipelineExecutionStatus, stage: int, step: int) -> str:
+    try:
+        return previous.stages[stage].steps[step].log
+    except IndexError:
+        return ""

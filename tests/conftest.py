@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from tests.s3_server import S3Server
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -16,3 +20,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cluster" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 server (SeaweedFS) on loopback for the whole session, credentials enforced."""
+    server = S3Server().start()
+    try:
+        yield server
+    finally:
+        server.stop()

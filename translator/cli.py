@@ -258,9 +258,14 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
               show_default=True, help="Namespace of the leader Lease.")
 @click.option("--lease-name", envvar="TRANSLATOR_LEASE_NAME", default="translator-controller", show_default=True)
 @click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
+@click.option("--provision-deadline", envvar="TRANSLATOR_PROVISION_DEADLINE", type=click.FloatRange(1), default=600,
+              show_default=True, help="Seconds an engine may refuse to start a run before it fails.")
+@click.option("--engine-lost-deadline", envvar="TRANSLATOR_ENGINE_LOST_DEADLINE", type=click.FloatRange(1),
+              default=600, show_default=True,
+              help="Seconds an engine may be unreachable while a run is Building before it fails.")
 def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...], default_engine: str,
                workers: int, metrics_port: int, leader_elect: bool, lease_namespace: str, lease_name: str,
-               log_level: str) -> None:
+               log_level: str, provision_deadline: float, engine_lost_deadline: float) -> None:
     """Run the controller: watch Pipelines and PipelineExecutions, drive runs through their engine."""
     import signal
     import threading
@@ -273,7 +278,9 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     jsonlog.setup(log_level)
     kube = _kube(kubeconfig, context)
     names = [n for item in namespaces for n in item.split()]
-    config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers)
+    config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers,
+                              provision_deadline_seconds=provision_deadline,
+                              engine_lost_seconds=engine_lost_deadline)
     metrics = Metrics()
     current: list[Controller] = []
     metrics.watch_states(lambda: _count_states(current[-1]) if current else {})

@@ -103,11 +103,12 @@ class LogStore:
         self._bucket_ready = True
 
     def put(self, key: str, chunks: Iterable[bytes]) -> None:
-        """Upload a stream of bytes, multipart, never holding more than one part."""
+        """Upload a stream of bytes, multipart, one part at a time (minio's parallel uploads read ahead
+        without bound: a 1 GB log would be held whole)."""
         self.ensure_bucket()
         try:
             reader: Any = _ChunkReader(chunks)  # minio reads it like a file
-            self._client.put_object(self.bucket, key, reader, length=-1, part_size=PART_SIZE,
+            self._client.put_object(self.bucket, key, reader, length=-1, part_size=PART_SIZE, num_parallel_uploads=1,
                                     content_type="text/plain; charset=utf-8")
         except (S3Error, HTTPError, ValueError) as exc:
             raise self._explain(exc, f"writing {key}") from exc

@@ -41,7 +41,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
 
 class System:
     def __init__(self, kube: KubeDouble, *, namespace: str = "team", quota: int = 2, engine: str | None = None,
-                 workers: int = 4, **sim: Any) -> None:
+                 workers: int = 4, setting: dict[str, Any] | None = None, **sim: Any) -> None:
         self.double = kube
         self.namespace = namespace
         kube.create_namespace(namespace)
@@ -49,6 +49,7 @@ class System:
         spec: dict[str, Any] = {"executorQuota": quota}
         if engine:
             spec["engine"] = engine
+        spec.update(setting or {})
         self.kube.create("pipelinesettings", namespace, {"apiVersion": f"{G}/{V}", "kind": "PipelineSetting",
                                                          "metadata": {"name": "default"}, "spec": spec})
         self.sim = ArgoSimulator(kube, **sim).start()
@@ -91,6 +92,10 @@ class System:
             return pipeline if check(pipeline.get("status") or {}) else None
 
         return wait_for(probe, timeout, f"pipeline {name}")
+
+    def secret(self, name: str, data: dict[str, str]) -> None:
+        self.kube.call(self.kube.core.create_namespaced_secret, self.namespace,
+                       {"metadata": {"name": name}, "stringData": data})
 
     def workflows(self) -> list[dict[str, Any]]:
         return self.kube.list("workflows", self.namespace, group="argoproj.io", version="v1alpha1")["items"]

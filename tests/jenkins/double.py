@@ -1,8 +1,11 @@
 """An HTTP double that answers like Jenkins for the calls the engine makes: basic auth, CSRF
-crumb (403 without it), createItem / config.xml, build -> queue item -> build number,
-cancel while queued, stop while running, wfapi/describe (stages IN_PROGRESS -> SUCCESS /
-FAILED / ABORTED / NOT_EXECUTED) and the progressive log. Builds advance in time: each stage
-named in the job's script (`stage('...')`) runs for `stage_seconds`."""
+crumb (403 without it), createItem / config.xml, job api/json (inQueue, lastBuild), build ->
+queue item -> build number, cancel while queued, stop while running, wfapi/describe (stages
+IN_PROGRESS -> SUCCESS / FAILED / ABORTED; NOT_EXECUTED for stages the script marks skipped;
+stages after a failure never reached, so not listed, as for a scripted pipeline), per-node
+wfapi/log (HTML-escaped, `hasMore` past a limit, the whole node log at `consoleUrl`) and the
+progressive log. Builds advance in time: each stage named in the job's script
+(`stage('...')`) runs for `stage_seconds`; queue items become builds after `queue_seconds`."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ class Build:
     stages: list[str]
     started: float = field(default_factory=time.monotonic)
     aborted_at: float | None = None
+    skipped: frozenset[str] = frozenset()  # stages the script marks skipped (markStageSkippedForConditional)
 
 
 @dataclass
@@ -51,8 +55,7 @@ class JenkinsState:
         for i, name in enumerate(build.stages):
             begin = build.started + i * self.stage_seconds
             if failed:
-                stages.append({"id": _stage_id(i), "name": name, "status": "NOT_EXECUTED", "durationMillis": 0})
-                continue
+                break  # a scripted pipeline never reaches the rest: wfapi does not list it
             if now < begin:
                 break
             if build.aborted_at is not None and now < begin + self.stage_seconds:
@@ -66,7 +69,8 @@ class JenkinsState:
                                "startTimeMillis": int(begin * 1000),
                                "durationMillis": int((now - begin) * 1000)})
                 break
-            result = (self.outcome or (lambda _j, _s: "SUCCESS"))(job, name)
+            outcome = self.outcome or (lambda _j, _s: "SUCCESS")
+            result = "NOT_EXECUTED" if name in build.skipped else outcome(job, name)
             entry = {"id": _stage_id(i), "name": name, "status": result, "startTimeMillis": int(begin * 1000),
                      "durationMillis": int(self.stage_seconds * 1000)}
             if result == "FAILED":
@@ -80,6 +84,19 @@ class JenkinsState:
         return {"id": str(build.number), "name": f"#{build.number}", "status": status,
                 "startTimeMillis": int(build.started * 1000), "stages": stages}
 
+
+    def advance(self) -> None:
+        """Queue items due leave the queue as builds (Jenkins' executor picking them up)."""
+        for qid, (job, at, cancelled) in self.queue.items():
+            if cancelled or qid in self.queue_builds or time.monotonic() - at < self.queue_seconds:
+                continue
+            builds = self.builds.setdefault(job, {})
+            number = len(builds) + 1
+            script = ElementTree.fromstring(self.jobs[job]).findtext("definition/script") or ""
+            stages = re.findall(r"stage\('((?:[^'\\]|\\.)*)'\)", script)
+            skipped = re.findall(r"markStageSkippedForConditional\('((?:[^'\\]|\\.)*)'\)", script)
+            builds[number] = Build(number, stages, skipped=frozenset(skipped))
+            self.queue_builds[qid] = number
 
     def text_of(self, job: str, stage: str) -> str:
         return (self.log_text or (lambda _j, s: f"+ run {s}\n<{s}> done & ok\n"))(job, stage)
@@ -156,6 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(403, "No valid crumb was included in the request")
             return
         with js.lock:
+            js.advance()
             if path == "/crumbIssuer/api/json":
                 self._send(200, json.dumps({"crumb": CRUMB, "crumbRequestField": "Jenkins-Crumb"}))
             elif path == "/createItem" and method == "POST":
@@ -213,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     import html as _html
 
-                    text = "".join(f'<span class="timestamp">x</span>{_html.escape(line)}'
+                    text = "".join(f'<span class="pipeline-node-{m.group(3)}">{_html.escape(line)}</span>'
                                    for line in js.text_of(m.group(1), stage_name).splitlines(keepends=True))
                     if m.group(4) == "log":
                         self._send(200, text, "text/html")
@@ -225,16 +243,9 @@ class _Handler(BaseHTTPRequestHandler):
                             "consoleUrl": f"/job/{m.group(1)}/{m.group(2)}/execution/node/{m.group(3)}/log"}))
             elif m := re.fullmatch(r"/queue/item/(\d+)/api/json", path):
                 qid = int(m.group(1))
-                job, at, cancelled = js.queue[qid]
+                _job_name, _at, cancelled = js.queue[qid]
                 out: dict[str, Any] = {"id": qid, "cancelled": cancelled}
-                if not cancelled and time.monotonic() - at >= js.queue_seconds:
-                    if qid not in js.queue_builds:
-                        builds = js.builds.setdefault(job, {})
-                        number = len(builds) + 1
-                        script = ElementTree.fromstring(js.jobs[job]).findtext("definition/script") or ""
-                        stages = re.findall(r"stage\('((?:[^'\\]|\\.)*)'\)", script)
-                        builds[number] = Build(number, stages)
-                        js.queue_builds[qid] = number
+                if qid in js.queue_builds:
                     out["executable"] = {"number": js.queue_builds[qid]}
                 self._send(200, json.dumps(out))
             elif path == "/queue/cancelItem" and method == "POST":

@@ -174,6 +174,8 @@ class Store:
             if res.status_subresource and res.plural not in ("namespaces", "pods", "nodes"):
                 obj.pop("status", None)
             obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+            if res.plural == "secrets":
+                _fold_string_data(obj)
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1,
                         resourceVersion=str(self._next_rv()))
             if res.plural == "namespaces":
@@ -196,6 +198,8 @@ class Store:
             if immutable in current["metadata"]:
                 meta[immutable] = current["metadata"][immutable]
         new["apiVersion"], new["kind"] = res.api_version, res.kind
+        if res.plural == "secrets":
+            _fold_string_data(new)
         if res.status_subresource:
             if subresource == "status":
                 new = {**copy.deepcopy(current), "status": new.get("status", {})}
@@ -423,3 +427,11 @@ def selector(label_selector: str, field_selector: str) -> Any:
 
 
 __all__ = ["BUILTIN", "ApiError", "Resource", "Store", "json_patch", "merge_patch", "now", "selector"]
+
+
+def _fold_string_data(secret: dict[str, Any]) -> None:
+    """As the API server does: `stringData` is write-only, merged into `data` base64-encoded."""
+    import base64
+
+    for key, value in (secret.pop("stringData", None) or {}).items():
+        secret.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()

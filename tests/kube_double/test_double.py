@@ -173,3 +173,13 @@ def test_injected_faults(kube: KubeDouble, api: client.ApiClient) -> None:
     with pytest.raises(client.ApiException) as err:
         client.CoreV1Api(api).list_namespace()
     assert err.value.status == 500 and kube.faults.injected == 1
+
+
+def test_secret_string_data_is_folded_into_base64_data(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    core.create_namespaced_secret("team", {"metadata": {"name": "s"}, "stringData": {"token": "t0k"},
+                                           "data": {"user": "YWRtaW4="}})
+    secret = core.read_namespaced_secret("s", "team")
+    assert secret.data == {"user": "YWRtaW4=", "token": "dDBr"} and not secret.string_data
+    core.patch_namespaced_secret("s", "team", {"stringData": {"token": "new"}})
+    assert core.read_namespaced_secret("s", "team").data["token"] == "bmV3"

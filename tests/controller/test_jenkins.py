@@ -292,3 +292,22 @@ def test_no_external_jenkins_deploys_one_in_the_namespace() -> None:
             assert jenkins_client.url == "http://jenkins.team.svc:8080" and jenkins_client.username == "admin"
         finally:
             system.close()
+
+
+def test_a_slow_jenkins_is_waited_for_not_fatal(jenkins: JenkinsDouble) -> None:
+    jenkins.state.slow_seconds = 1.0
+    with KubeDouble() as kube:
+        system = _system(kube, jenkins)
+        engine = system.controller.registry.get("jenkins") if system.controller else None
+        assert isinstance(engine, JenkinsEngine)
+        engine.timeout = 0.3  # answers slower than this count as no answer
+        try:
+            system.apply_pipeline("web")
+            runs.create_run(system.kube, "team", "web")
+            cond = wait_for(lambda: next((c for c in system.execution("web-1")["status"].get("conditions") or []
+                                          if c["type"] == "Provisioned" and c["status"] == "False"), None), 15)
+            assert cond["reason"] == "JenkinsUnavailable" and "did not answer" in cond["message"]
+            jenkins.state.slow_seconds = 0.0
+            system.wait_state("web-1", "Success", timeout=30)
+        finally:
+            system.close()

@@ -24,6 +24,7 @@ from translator.status.argo import pod_name
 
 FINISHED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
 STOP_MESSAGE = "Stopped with strategy 'Terminate'"
+UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
 
 
 def _stamp() -> str:
@@ -45,6 +46,7 @@ class ArgoSimulator:
         self.tick = tick
         self.outcome = outcome or (lambda _wf, _task: "Succeeded")
         self.paused: set[str] = set()  # tasks held Running until released
+        self.busy: set[str] = set()  # nodes with no room: pods that may only go there stay Pending
         self.placements: list[tuple[str, str, str]] = []  # (workflow, task, node)
         self._started: dict[tuple[str, str], float] = {}
         self._rr = 0
@@ -92,16 +94,42 @@ class ArgoSimulator:
 
     # ------------------------------------------------------------------ placement
 
-    def _place(self, wf: dict[str, Any]) -> str:
-        terms = (((wf["spec"].get("affinity") or {}).get("nodeAffinity") or {})
-                 .get("preferredDuringSchedulingIgnoredDuringExecution") or [])
+    def _place(self, wf: dict[str, Any]) -> str | None:
+        """The scheduler: required node affinity filters, preferred terms rank; None: unschedulable."""
+        affinity = (wf["spec"].get("affinity") or {}).get("nodeAffinity") or {}
+        allowed = [n for n in self.nodes if n not in self.busy]
+        required = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
+        if required:
+            values = {v for term in required for expr in term["matchExpressions"] for v in expr.get("values", [])}
+            allowed = [n for n in allowed if n in values]
+        if not allowed:
+            return None
+        terms = affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []
         for term in sorted(terms, key=lambda t: -t["weight"]):
             for expr in term["preference"]["matchExpressions"]:
                 for value in expr.get("values", []):
-                    if value in self.nodes:
+                    if value in allowed:
                         return value
         self._rr += 1
-        return self.nodes[self._rr % len(self.nodes)]
+        return allowed[self._rr % len(allowed)]
+
+    def _create_pod(self, wf: dict[str, Any], node: dict[str, Any], target: str) -> None:
+        name, ns = wf["metadata"]["name"], wf["metadata"]["namespace"]
+        tname = node["displayName"]
+        self._started[(name, tname)] = time.monotonic()
+        self.placements.append((name, tname, target))
+        pod = pod_name(name, node)
+        try:
+            self.store.create(self.pods, ns, {"metadata": {
+                "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
+                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                                     "name": name, "uid": wf["metadata"]["uid"]}],
+                "annotations": {"workflows.argoproj.io/node-name": node["name"]}},
+                "spec": {"nodeName": target, "containers": [{"name": "main", "image": "x"}]},
+                "status": {"phase": "Pending"}})
+        except ApiError:
+            pass
+        self.store.logs[(ns, pod)] = f"step {tname} of {name} on {target}\n"
 
     # ------------------------------------------------------------------ one step of Argo
 
@@ -144,22 +172,13 @@ class ArgoSimulator:
                             "message": "when 'false' evaluated false"}
                 else:
                     target = next(iter(host)) if host else self._place(wf)  # the workspace binds the node
-                    host = {target}
-                    node = {**base, "type": "Pod", "phase": "Pending", "hostNodeName": target}
-                    self._started[(name, tname)] = now
-                    self.placements.append((name, tname, target))
-                    pod = pod_name(name, node)
-                    try:
-                        self.store.create(self.pods, ns, {"metadata": {
-                            "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
-                            "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
-                                                 "name": name, "uid": wf["metadata"]["uid"]}],
-                            "annotations": {"workflows.argoproj.io/node-name": nname}},
-                            "spec": {"nodeName": target, "containers": [{"name": "main", "image": "x"}]},
-                            "status": {"phase": "Pending"}})
-                    except ApiError:
-                        pass
-                    self.store.logs[(ns, pod)] = f"step {tname} of {name} on {target}\n"
+                    node = {**base, "type": "Pod", "phase": "Pending"}
+                    if target is None:
+                        node["message"] = UNSCHEDULABLE
+                    else:
+                        host = {target}
+                        node["hostNodeName"] = target
+                        self._create_pod(wf, node, target)
                 nodes[nid] = node
                 by_task[tname] = node
                 nodes[root_id].setdefault("children", [])
@@ -174,6 +193,16 @@ class ArgoSimulator:
                 continue
             node = dict(node)
             pod = pod_name(name, node)
+            if node["phase"] == "Pending" and not node.get("hostNodeName") and not shutdown:
+                target = next(iter(host)) if host else self._place(wf)
+                if target is not None:
+                    host = {target}
+                    node["hostNodeName"] = target
+                    node.pop("message", None)
+                    self._create_pod(wf, node, target)
+                nodes[node["id"]] = node
+                by_task[tname] = node
+                continue
             if shutdown:
                 node.update(phase="Failed", message=STOP_MESSAGE, finishedAt=_stamp())
             elif ("", "pods", ns, pod) not in self.store.objects:
@@ -208,7 +237,7 @@ class ArgoSimulator:
             if node.get("type") != "Pod" or node.get("phase") in FINISHED:
                 continue
             if node.get("phase") == "Pending":
-                return 0.0
+                return 0.0 if node.get("hostNodeName") else time.monotonic() + 0.05
             started = self._started.get((wf["metadata"]["name"], node["displayName"]))
             times.append((started or 0.0) + self.step_seconds)
         return min(times) if times else 0.0

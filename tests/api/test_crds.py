@@ -49,11 +49,11 @@ def test_crds_are_structural_and_complete() -> None:
         schema = version["schema"]["openAPIV3Schema"]
         assert _walk(schema) == [], crd["metadata"]["name"]
         assert crd["spec"]["group"] == "devops.cubepaas.io" and version["name"] == "v1alpha1"
-        assert crd["spec"]["scope"] == "Namespaced"
+        assert crd["spec"]["scope"] == ("Cluster" if crd["spec"]["names"]["kind"] == "CacheInventory" else "Namespaced")
         assert "devops" in crd["spec"]["names"]["categories"] and crd["spec"]["names"]["shortNames"]
         kinds[crd["spec"]["names"]["kind"]] = version
     assert set(kinds) == {"PipelineSetting", "Pipeline", "PipelineExecution", "SourceCodeProviderConfig",
-                          "SourceCodeCredential", "SourceCodeRepository"}
+                          "SourceCodeCredential", "SourceCodeRepository", "CacheInventory"}
     pe = kinds["PipelineExecution"]
     assert pe["subresources"] == {"status": {}}
     assert [c["name"] for c in pe["additionalPrinterColumns"]] == [
@@ -73,4 +73,4 @@ def test_translator_crds_prints_the_same() -> None:
     out = CliRunner().invoke(main, ["crds"])
     assert out.exit_code == 0
     docs = [d for d in yaml.safe_load_all(out.output) if d]
-    assert len(docs) == 6 and all(d["kind"] == "CustomResourceDefinition" for d in docs)
+    assert len(docs) == 7 and all(d["kind"] == "CustomResourceDefinition" for d in docs)

@@ -27,6 +27,7 @@ class CRDInfo:
     plural: str
     short_names: tuple[str, ...]
     columns: tuple[tuple[str, str, str], ...]  # (name, type, jsonPath)
+    scope: str = "Namespaced"
 
 
 CRDS: tuple[CRDInfo, ...] = (
@@ -61,6 +62,13 @@ CRDS: tuple[CRDInfo, ...] = (
         ("Type", "string", ".spec.sourceCodeType"),
         ("URL", "string", ".spec.url"),
     )),
+    CRDInfo(rt.CacheInventory, "CacheInventory", "cacheinventories", ("cinv",), (
+        ("Used", "integer", ".status.usedBytes"),
+        ("Budget", "integer", ".status.budgetBytes"),
+        ("Free", "integer", ".status.freeBytes"),
+        ("Evictions", "integer", ".status.evictions"),
+        ("Updated", "date", ".status.updated"),
+    ), scope="Cluster"),
 )
 
 
@@ -130,7 +138,7 @@ def crd(info: CRDInfo) -> dict[str, Any]:
         "metadata": {"name": f"{info.plural}.{rt.GROUP}"},
         "spec": {
             "group": rt.GROUP,
-            "scope": "Namespaced",
+            "scope": info.scope,
             "names": {
                 "kind": info.kind,
                 "listKind": f"{info.kind}List",

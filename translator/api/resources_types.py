@@ -68,6 +68,15 @@ class CacheSetting(APIModel):
         description="Directory on every node under which caches live; chosen by the administrator.",
     )
     max_nodes: int = Field(default=3, ge=1, le=100, description="How many recent nodes a run prefers.")
+    max_bytes_per_node: int = Field(
+        default=0, ge=0, description="Disk budget of the caches under hostPathRoot on each node; 0: none. The cache "
+                                     "agent evicts least recently used caches no running pod uses.")
+    min_free_bytes: int = Field(
+        default=0, ge=0, description="Free-space floor of the node's disk holding hostPathRoot; the agent evicts "
+                                     "until it is met.")
+    wait_seconds: int = Field(
+        default=120, ge=0, description="How long a run waits for a node holding its cache before running cold; "
+                                       "0: never waits.")
 
 
 class ArtifactRepositoryRef(APIModel):
@@ -373,6 +382,38 @@ class SourceCodeRepository(APIModel):
     kind: str = "SourceCodeRepository"
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: SourceCodeRepositorySpec
+
+
+class CacheEntry(APIModel):
+    """One pipeline's caches on a node."""
+
+    pipeline: str = Field(description="<namespace>/<pipeline>.")
+    bytes: int = Field(default=0, description="Size of the pipeline's cache directories on the node.")
+    last_used: str = Field(default="", description="When a pod last used them, RFC 3339.")
+
+
+class CacheInventoryStatus(APIModel):
+    """What the cache agent found on its node."""
+
+    node: str = Field(default="", description="The node.")
+    root: str = Field(default="", description="hostPathRoot scanned.")
+    used_bytes: int = Field(default=0, description="Bytes of every cache under the root.")
+    budget_bytes: int = Field(default=0, description="The budget enforced; 0: none.")
+    free_bytes: int = Field(default=0, description="Free bytes on the disk holding the root.")
+    evictions: int = Field(default=0, description="Caches evicted by the agent, in total.")
+    evicted_bytes: int = Field(default=0, description="Bytes evicted, in total.")
+    updated: str = Field(default="", description="When the agent last published, RFC 3339.")
+    truncated: bool = Field(default=False, description="More caches than MAX_ENTRIES: the least recent omitted.")
+    caches: list[CacheEntry] = Field(default_factory=list, description="Most recently used first.")
+
+
+class CacheInventory(APIModel):
+    """A node's build caches, published by the cache agent (cluster-scoped, named after the node)."""
+
+    api_version: str = API_VERSION
+    kind: str = "CacheInventory"
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    status: CacheInventoryStatus = Field(default_factory=CacheInventoryStatus)
 
 
 def parse_setting(obj: dict[str, Any] | None) -> PipelineSettingSpec:

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from translator.api.config_types import StepType
-from translator.cache.placement import preferred_affinity
 from translator.compiler.plan import (
     LABEL_PREFIX,
     SCRIPTS_DIR,
@@ -38,7 +37,7 @@ from translator.compiler.plan import (
     Plan,
     PlanStep,
 )
-from translator.compiler.pod import env_entry, shared_mounts, shared_volumes
+from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes
 
 ENTRYPOINT = "pipeline"
 MAX_TEMPLATES = 200  # Argo's CRD: templates maxItems, the DAG template included
@@ -67,7 +66,7 @@ def render(plan: Plan) -> ArgoOutput:
     setting = plan.setting
     argo = setting.argo
     namespace = argo.namespace or plan.namespace
-    cm_name = scripts_config_map_name(plan.execution)
+    cm_name = scripts_config_map_name(plan.object_name)
     data: dict[str, str] = {}
     templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan.pipeline) for step in steps]
 
@@ -90,7 +89,7 @@ def render(plan: Plan) -> ArgoOutput:
         "nodeSelector": dict(setting.node_selector),
         "tolerations": [t.model_dump(by_alias=True, exclude_none=True) for t in setting.tolerations],
         "imagePullSecrets": [{"name": n} for n in setting.image_pull_secrets],
-        "affinity": _affinity(plan),
+        "affinity": node_affinity(plan),
         "podGC": {"strategy": argo.pod_gc_strategy} if argo.pod_gc_strategy else None,
         "ttlStrategy": {"secondsAfterCompletion": argo.ttl_seconds_after_finished},
         "archiveLogs": argo.archive_logs,
@@ -110,7 +109,7 @@ def render(plan: Plan) -> ArgoOutput:
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {
-            "name": plan.execution, "namespace": namespace,
+            "name": plan.object_name, "namespace": namespace,
             "labels": dict(plan.labels), "annotations": annotations,
         },
         "spec": {k: v for k, v in spec.items() if v not in (None, "", [], {})},
@@ -122,16 +121,6 @@ def render(plan: Plan) -> ArgoOutput:
         "data": dict(sorted(data.items())),
     }
     return ArgoOutput(workflow=workflow, config_map=config_map)
-
-
-def _affinity(plan: Plan) -> dict[str, Any] | None:
-    if not plan.node_preferences:
-        return None
-    # One place for every pod of the run: the workspace volume is ReadWriteOnce, and the
-    # first pod (the clone) decides where it lives, so the whole run prefers the cache nodes.
-    return {"nodeAffinity": {
-        "preferredDuringSchedulingIgnoredDuringExecution": preferred_affinity(plan.node_preferences),
-    }}
 
 
 def _dag(plan: Plan) -> dict[str, Any]:

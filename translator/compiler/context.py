@@ -22,7 +22,11 @@ class ExecutionContext:
     repository_url: str = ""
     triggered_by: str = "user"
     trigger_user: str = ""
-    cache_nodes: tuple[str, ...] = ()
+    cache_nodes: tuple[str, ...] = ()  # the pipeline's recency list, newest first
+    cache_holders: tuple[str, ...] = ()  # nodes whose inventory holds the cache, most recent use first
+    cache_evicted: tuple[str, ...] = ()  # nodes whose inventory shows the cache is gone
+    cache_wait: bool = False  # require a holder (the bounded wait); the controller lifts it after the wait
+    run_suffix: str = ""  # appended to the engine objects' names (a resubmitted run: "-cold")
     execution: str = ""  # defaults to <pipeline>-<run>
     reused: tuple[tuple[int, int, int], ...] = ()  # (stage, step, from run): not run again
 

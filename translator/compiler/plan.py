@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from translator.api.config_types import PipelineConfig, SourceCodeConfig, Stage, Step, StepType
 from translator.api.resources_types import PipelineSettingSpec
-from translator.cache.placement import CacheMount, NodePreference, cache_mount, node_preferences
+from translator.cache.placement import CacheMount, NodePreference, cache_mount, placement
 from translator.compiler import scripts
 from translator.compiler.conditions import constraint_matches, when_matches
 from translator.compiler.context import ExecutionContext, cicd_env, substitute
@@ -96,6 +96,12 @@ class Plan:
     node_preferences: tuple[NodePreference, ...]
     setting: PipelineSettingSpec
     warnings: tuple[str, ...] = field(default=())
+    node_requirement: tuple[str, ...] = ()  # the bounded wait: only these nodes (cache holders)
+    run_name: str = ""  # name of the engine objects; the execution's name unless resubmitted
+
+    @property
+    def object_name(self) -> str:
+        return self.run_name or self.execution
 
     @property
     def steps(self) -> list[PlanStep]:
@@ -157,12 +163,15 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
     if ctx.commit:
         annotations[f"{LABEL_PREFIX}/commit"] = ctx.commit
     cached = any(s.caches for st in plan_stages for s in st.steps)
-    prefs = node_preferences(ctx.cache_nodes, setting.cache.max_nodes) if cached else ()
+    prefs = placement(ctx.cache_holders, ctx.cache_nodes, frozenset(ctx.cache_evicted),
+                      setting.cache.max_nodes) if cached else ()
+    required = tuple(dict.fromkeys(ctx.cache_holders)) if cached and ctx.cache_wait else ()
     return Plan(
         namespace=ctx.namespace, pipeline=ctx.pipeline, execution=execution, run=ctx.run,
         branch=ctx.branch, event=ctx.event, timeout_seconds=config.timeout * 60,
         stages=tuple(plan_stages), labels=labels, annotations=annotations,
         node_preferences=prefs, setting=setting, warnings=tuple(warnings),
+        node_requirement=required, run_name=f"{execution}{ctx.run_suffix}" if ctx.run_suffix else "",
     )
 
 

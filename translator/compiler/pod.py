@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from translator.cache.placement import preferred_affinity, required_affinity
 from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, EnvVar, Plan, PlanStep
 
 
@@ -45,3 +46,20 @@ def env_entry(var: EnvVar) -> dict[str, Any]:
     if var.secret_name:
         return {"name": var.name, "valueFrom": {"secretKeyRef": {"name": var.secret_name, "key": var.secret_key}}}
     return {"name": var.name, "value": var.value}
+
+
+def node_affinity(plan: Plan) -> dict[str, Any] | None:
+    """The run's affinity, for both engines.
+
+    One place for every pod of the run: the workspace volume is ReadWriteOnce, and the first
+    pod (the clone) decides where it lives, so the whole run prefers the cache nodes (and,
+    during the bounded wait, requires one of the holders).
+    """
+    if not plan.node_preferences and not plan.node_requirement:
+        return None
+    affinity: dict[str, Any] = {}
+    if plan.node_requirement:
+        affinity["requiredDuringSchedulingIgnoredDuringExecution"] = required_affinity(plan.node_requirement)
+    if plan.node_preferences:
+        affinity["preferredDuringSchedulingIgnoredDuringExecution"] = preferred_affinity(plan.node_preferences)
+    return {"nodeAffinity": affinity}

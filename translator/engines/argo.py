@@ -52,13 +52,13 @@ class ArgoEngine:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise EngineError("WorkflowNotCreated", f"cannot create the Workflow: {exc.reason}") from exc
-            existing = self.kube.get("workflows", namespace, plan.execution, group=ARGO_GROUP, version=ARGO_VERSION)
+            existing = self.kube.get("workflows", namespace, plan.object_name, group=ARGO_GROUP, version=ARGO_VERSION)
             owners = existing["metadata"].get("ownerReferences") or []
             if owner["uid"] and not any(o.get("uid") == owner["uid"] for o in owners):
                 raise EngineError("WorkflowNameTaken",
-                                  f"a Workflow named {plan.execution} exists and belongs to something else",
+                                  f"a Workflow named {plan.object_name} exists and belongs to something else",
                                   retryable=False) from exc
-        return EngineRef(engine=self.name, workflow_name=plan.execution, workflow_namespace=namespace)
+        return EngineRef(engine=self.name, workflow_name=plan.object_name, workflow_namespace=namespace)
 
     def _workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self._cached is not None:

@@ -1,0 +1,294 @@
+"""The cache agent (`translator cache-agent`, a DaemonSet): one per node.
+
+It knows the cache directories under `hostPathRoot` on its node
+(`<root>/<namespace>/<pipeline>/<key>`, see `cache.placement`), their size and last use;
+keeps the node within its disk budget and free-space floor by evicting the least recently
+used caches that no pod on the node is using; and publishes the node's inventory as a
+cluster-scoped `CacheInventory` named after the node, which the controller reads to place
+runs on nodes that really hold their cache.
+
+Last use: a cache's `.translator-last-used` marker, touched by the agent whenever it sees a
+Pending or Running pod on the node mounting that directory (or the directory's own mtime
+before the agent first saw it used).
+
+Eviction is crash-safe: a directory is first renamed (atomic on one filesystem) into
+`<root>/.evicting/`, then deleted. A crash in between leaves it there, outside the layout, so
+it is never seen as a present cache; the next pass deletes it. A cache a pod uses is never
+evicted: pods are listed right before the pass, and a rename is undone when a pod appeared
+meanwhile.
+
+Inventory size: one entry per pipeline (namespace/pipeline, bytes, last use), most recent
+first, at most `MAX_ENTRIES` (10,000 entries, about 0.8 MB) — the least recently used
+beyond that are left out and `truncated` says so. Published when it changes, and at least
+every `heartbeat` seconds so the controller can tell a live inventory from a stale one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from translator.api.resources_types import API_VERSION, CacheEntry, CacheInventoryStatus, parse_setting
+from translator.kubeclient import Kube
+
+log = logging.getLogger("translator.agent")
+
+MARKER = ".translator-last-used"
+TRASH = ".evicting"
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class CacheDir:
+    namespace: str
+    pipeline: str
+    key: str
+    path: str
+    bytes: int
+    last_used: float  # epoch seconds
+
+
+def _size(path: str) -> int:
+    total = 0
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        else:
+                            total += entry.stat(follow_symlinks=False).st_blocks * 512
+                    except FileNotFoundError:
+                        continue
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    return total
+
+
+def _subdirs(path: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as entries:
+            return [e for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+
+
+def scan(root: str) -> list[CacheDir]:
+    """Every cache directory under `root`, with its size and last use."""
+    found = []
+    for ns in _subdirs(root):
+        for pipeline in _subdirs(ns.path):
+            for key in _subdirs(pipeline.path):
+                try:
+                    last = os.stat(os.path.join(key.path, MARKER)).st_mtime
+                except FileNotFoundError:
+                    try:
+                        last = key.stat(follow_symlinks=False).st_mtime
+                    except FileNotFoundError:
+                        continue
+                found.append(CacheDir(ns.name, pipeline.name, key.name, key.path, _size(key.path), last))
+    return found
+
+
+def choose_evictions(dirs: Iterable[CacheDir], in_use: set[str], *, budget: int, free: int,
+                     floor: int) -> list[CacheDir]:
+    """Least recently used first, skipping caches in use, until the budget and the floor hold."""
+    used = sum(d.bytes for d in dirs)
+    chosen = []
+    for d in sorted(dirs, key=lambda d: (d.last_used, d.path)):
+        over_budget = budget > 0 and used > budget
+        under_floor = floor > 0 and free < floor
+        if not over_budget and not under_floor:
+            break
+        if d.path in in_use:
+            continue
+        chosen.append(d)
+        used -= d.bytes
+        free += d.bytes
+    return chosen
+
+
+def clean_trash(root: str) -> None:
+    trash = os.path.join(root, TRASH)
+    for entry in _subdirs_all(trash):
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _subdirs_all(path: str) -> list[str]:
+    try:
+        return [os.path.join(path, n) for n in os.listdir(path)]
+    except FileNotFoundError:
+        return []
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class AgentConfig:
+    node: str
+    root: str
+    max_bytes: int = 0  # 0: from the PipelineSettings using this root (the smallest), else none
+    min_free_bytes: int = 0
+    heartbeat: float = 60.0
+
+
+@dataclass
+class CacheAgent:
+    config: AgentConfig
+    kube: Kube | None = None
+    clock: Callable[[], float] = time.time
+    disk_free: Callable[[str], int] = field(default=lambda root: shutil.disk_usage(root).free)
+    evictions: int = 0
+    evicted_bytes: int = 0
+    on_evict: Callable[[CacheDir], None] | None = None
+    _published: dict[str, Any] | None = None
+    _published_at: float = 0.0
+
+    # ------------------------------------------------------------------ what the cluster says
+
+    def pods_using(self) -> set[str]:
+        """Cache directories mounted by Pending or Running pods on this node."""
+        if self.kube is None:
+            return set()
+        pods = self.kube.call(self.kube.core.list_pod_for_all_namespaces,
+                              field_selector=f"spec.nodeName={self.config.node}")
+        root = os.path.normpath(self.config.root)
+        used = set()
+        for pod in pods.items:
+            if (pod.status and pod.status.phase) not in ("Pending", "Running", None):
+                continue
+            for volume in (pod.spec.volumes or []) if pod.spec else []:
+                host = volume.host_path.path if volume.host_path else None
+                if host and os.path.normpath(host).startswith(root + os.sep):
+                    used.add(os.path.normpath(host))
+        return used
+
+    def limits(self) -> tuple[int, int]:
+        """(budget, floor): the flags, else the strictest of the PipelineSettings using this root."""
+        budget, floor = self.config.max_bytes, self.config.min_free_bytes
+        if self.kube is None or (budget and floor):
+            return budget, floor
+        settings = self.kube.list("pipelinesettings").get("items", [])
+        budgets, floors = [], []
+        for obj in settings:
+            try:
+                cache = parse_setting(obj).cache
+            except ValueError:
+                continue
+            if os.path.normpath(cache.host_path_root) != os.path.normpath(self.config.root):
+                continue
+            if cache.max_bytes_per_node:
+                budgets.append(cache.max_bytes_per_node)
+            floors.append(cache.min_free_bytes)
+        return budget or min(budgets, default=0), floor or max(floors, default=0)
+
+    # ------------------------------------------------------------------ one pass
+
+    def evict(self, victim: CacheDir) -> bool:
+        """Rename into the trash (atomic), then delete; undone when a pod started using it."""
+        trash = os.path.join(self.config.root, TRASH)
+        os.makedirs(trash, exist_ok=True)
+        target = os.path.join(trash, f"{victim.namespace}.{victim.pipeline}.{victim.key}.{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(victim.path, target)
+        except FileNotFoundError:
+            return False
+        if victim.path in self.pods_using():
+            os.rename(target, victim.path)
+            return False
+        if self.on_evict is not None:
+            self.on_evict(victim)  # a test's crash point: after the rename, before the delete
+        shutil.rmtree(target, ignore_errors=True)
+        self.evictions += 1
+        self.evicted_bytes += victim.bytes
+        log.info("evicted cache", extra={"namespace": victim.namespace, "pipeline": victim.pipeline})
+        return True
+
+    def run_once(self) -> CacheInventoryStatus:
+        root = self.config.root
+        os.makedirs(root, exist_ok=True)
+        clean_trash(root)
+        in_use = self.pods_using()
+        now = self.clock()
+        for path in in_use:
+            marker = Path(path) / MARKER
+            if Path(path).is_dir():
+                marker.touch()
+                os.utime(marker, (now, now))
+        dirs = scan(root)
+        budget, floor = self.limits()
+        victims = choose_evictions(dirs, in_use, budget=budget, free=self.disk_free(root), floor=floor)
+        gone = {v.path for v in victims if self.evict(v)}
+        kept = [d for d in dirs if d.path not in gone]
+        status = self.inventory(kept, budget)
+        self.publish(status)
+        return status
+
+    def inventory(self, dirs: list[CacheDir], budget: int) -> CacheInventoryStatus:
+        per: dict[str, list[float]] = {}
+        for d in dirs:
+            entry = per.setdefault(f"{d.namespace}/{d.pipeline}", [0, 0.0])
+            entry[0] += d.bytes
+            entry[1] = max(entry[1], d.last_used)
+        ordered = sorted(per.items(), key=lambda kv: (-kv[1][1], kv[0]))
+        return CacheInventoryStatus(
+            node=self.config.node, root=self.config.root, used_bytes=sum(d.bytes for d in dirs),
+            budget_bytes=budget, free_bytes=self.disk_free(self.config.root), evictions=self.evictions,
+            evicted_bytes=self.evicted_bytes, truncated=len(ordered) > MAX_ENTRIES,
+            caches=[CacheEntry(pipeline=p, bytes=int(b), last_used=_rfc3339(t)) for p, (b, t) in ordered[:MAX_ENTRIES]],
+        )
+
+    def publish(self, status: CacheInventoryStatus) -> None:
+        """Write the node's CacheInventory when it changed, or as a heartbeat."""
+        if self.kube is None:
+            return
+        wire = status.to_wire()
+        now = self.clock()
+        if wire == self._published and now - self._published_at < self.config.heartbeat:
+            return
+        body = {**wire, "updated": _rfc3339(now)}
+        name = self.config.node
+        kube = self.kube
+        try:
+            current = kube.call(kube.custom.get_cluster_custom_object, "devops.cubepaas.io", "v1alpha1",
+                                "cacheinventories", name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            current = kube.call(kube.custom.create_cluster_custom_object, "devops.cubepaas.io", "v1alpha1",
+                                "cacheinventories", {"apiVersion": API_VERSION, "kind": "CacheInventory",
+                                                     "metadata": {"name": name}})
+        if self._published is None:  # restarted: the totals continue from what was published
+            before = current.get("status") or {}
+            self.evictions += int(before.get("evictions") or 0)
+            self.evicted_bytes += int(before.get("evictedBytes") or 0)
+            body.update(evictions=self.evictions, evictedBytes=self.evicted_bytes)
+            wire.update(evictions=self.evictions, evictedBytes=self.evicted_bytes)
+        current["status"] = body
+        kube.call(kube.custom.replace_cluster_custom_object_status, "devops.cubepaas.io", "v1alpha1",
+                  "cacheinventories", name, current)
+        self._published, self._published_at = wire, now
+
+    def run(self, interval: float, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # one failed pass (API down, a racing delete) never ends the agent
+                log.exception("cache agent pass failed")
+            stop.wait(interval)

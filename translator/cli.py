@@ -320,6 +320,60 @@ def _count_states(ctrl: Any) -> dict[str, int]:
     return counts
 
 
+@main.command("cache-agent")
+@click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Kubeconfig file (else in-cluster).")
+@click.option("--node", envvar="NODE_NAME", required=True, help="This node's name (the DaemonSet: spec.nodeName).")
+@click.option("--root", envvar="TRANSLATOR_CACHE_ROOT", default="/var/lib/translator/cache", show_default=True,
+              help="hostPathRoot of the caches, as mounted in the agent.")
+@click.option("--max-bytes", envvar="TRANSLATOR_CACHE_MAX_BYTES", type=click.IntRange(0), default=0,
+              help="Disk budget; 0: the smallest cache.maxBytesPerNode of the PipelineSettings using this root.")
+@click.option("--min-free-bytes", envvar="TRANSLATOR_CACHE_MIN_FREE_BYTES", type=click.IntRange(0), default=0,
+              help="Free-space floor; 0: the largest cache.minFreeBytes of those settings.")
+@click.option("--interval", type=click.FloatRange(1), default=30, show_default=True, help="Seconds between passes.")
+@click.option("--metrics-port", envvar="TRANSLATOR_METRICS_PORT", type=int, default=9102, show_default=True,
+              help="Port of /metrics and /healthz (0: off).")
+@click.option("--once", is_flag=True, help="One pass, then exit.")
+@click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
+def cache_agent(kubeconfig: str | None, node: str, root: str, max_bytes: int, min_free_bytes: int, interval: float,
+                metrics_port: int, once: bool, log_level: str) -> None:
+    """Run the cache agent on a node: budget, eviction, and the node's CacheInventory."""
+    import signal
+    import threading
+
+    from prometheus_client import Gauge
+
+    from translator.agent import AgentConfig, CacheAgent
+    from translator.controller import jsonlog
+    from translator.controller.metrics import Metrics
+
+    jsonlog.setup(log_level)
+    kube = _kube(kubeconfig, None)
+    agent = CacheAgent(AgentConfig(node=node, root=root, max_bytes=max_bytes, min_free_bytes=min_free_bytes),
+                       kube=kube)
+    if once:
+        status = agent.run_once()
+        click.echo(f"{node}: {len(status.caches)} pipelines' caches, {status.used_bytes} bytes, "
+                   f"{status.evictions} evicted")
+        return
+    metrics = Metrics()
+    used = Gauge("translator_cache_agent_bytes", "Bytes of caches on this node", registry=metrics.registry)
+    evictions = Gauge("translator_cache_agent_evictions", "Caches evicted on this node", registry=metrics.registry)
+    metrics.ready = True
+    if metrics_port:
+        metrics.serve(metrics_port)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    while not done.is_set():
+        try:
+            status = agent.run_once()
+            used.set(status.used_bytes)
+            evictions.set(status.evictions)
+        except Exception as exc:  # a failed pass (API down) is logged; the next one tries again
+            click.echo(f"cache agent pass failed: {exc}", err=True)
+        done.wait(interval)
+
+
 @main.command()
 def crds() -> None:
     """Print the CustomResourceDefinitions (the same as crds/)."""

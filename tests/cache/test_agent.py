@@ -177,3 +177,20 @@ def test_budget_comes_from_the_settings_using_the_root(tmp_path: Path, kube: tup
                                             "spec": {"cache": {"hostPathRoot": "/other/root", "maxBytesPerNode": 1}}})
     agent = CacheAgent(AgentConfig(node="n1", root=str(tmp_path)), kube=api)
     assert agent.limits() == (3 * MB, MB)
+
+
+def test_cache_agent_command_one_pass(tmp_path: Path, kube: tuple[KubeDouble, Kube]) -> None:
+    from click.testing import CliRunner
+
+    from translator.cli import main
+
+    double, api = kube
+    _cache(tmp_path, "team", "web", "k", MB, 100.0)
+    _cache(tmp_path, "team", "api", "k", MB, 200.0)
+    result = CliRunner().invoke(main, ["cache-agent", "--kubeconfig", double.kubeconfig, "--node", "node-z",
+                                       "--root", str(tmp_path), "--max-bytes", str(MB + 1000), "--once"])
+    assert result.exit_code == 0, result.output
+    assert "node-z: 1 pipelines' caches" in result.output and "1 evicted" in result.output
+    inv = api.call(api.custom.get_cluster_custom_object, "devops.cubepaas.io", "v1alpha1", "cacheinventories",
+                   "node-z")
+    assert [c["pipeline"] for c in inv["status"]["caches"]] == ["team/api"]

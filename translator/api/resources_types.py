@@ -290,6 +290,17 @@ class EngineRef(APIModel):
     jenkins_build: int = Field(default=0, description="Jenkins build number.")
 
 
+class RunCacheStatus(APIModel):
+    """Where a cached run went, and why (see docs/cache.md)."""
+
+    holders: list[str] = Field(default_factory=list, description="Nodes holding the cache when it was submitted.")
+    waiting_since: str = Field(default="", description="While it waits for a holder (RFC 3339); empty otherwise.")
+    waited_seconds: int = Field(default=0, description="How long it waited for a holder.")
+    ran_cold: bool = Field(default=False, description="No holder could take it within the wait: it ran anywhere.")
+    node: str = Field(default="", description="The node its cached steps ran on.")
+    result: str = Field(default="", description="Hit (ran on a holder), Miss, or empty until placed.")
+
+
 class PipelineExecutionStatus(APIModel):
     """What the run is doing, per stage and step."""
 
@@ -300,6 +311,7 @@ class PipelineExecutionStatus(APIModel):
     stages: list[StageStatus] = Field(default_factory=list, description="Per stage (the clone stage first).")
     duration: str = Field(default="", description="How long the run took, e.g. 3m12s, once ended.")
     engine_ref: EngineRef | None = Field(default=None, description="The Workflow or Jenkins build that ran it.")
+    cache: RunCacheStatus | None = Field(default=None, description="Cache placement of a run with cached steps.")
 
 
 class PipelineExecution(APIModel):

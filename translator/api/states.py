@@ -24,6 +24,7 @@ class ConditionType(StrEnum):
     PROVISIONED = "Provisioned"
     BUILT = "Built"
     NOTIFIED = "Notified"
+    CACHED = "Cached"
 
 
 class Engine(StrEnum):

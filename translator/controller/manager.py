@@ -33,6 +33,7 @@ from translator.api.resources_types import (
     PipelineExecutionStatus,
     PipelineSettingSpec,
     PipelineSpec,
+    RunCacheStatus,
     select_setting,
 )
 from translator.api.states import ConditionType, State
@@ -40,6 +41,7 @@ from translator.compiler.conditions import constraint_matches
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import CompileError, Plan, build_plan
 from translator.controller import runs
+from translator.controller.cacheindex import CacheIndex
 from translator.controller.informer import Informer
 from translator.controller.metrics import Metrics
 from translator.controller.settings import MANAGED_LABEL, SETTING_LABEL, SETTING_NS_LABEL, SettingsReconciler
@@ -83,12 +85,24 @@ def _layout(plan: Plan) -> list[StageLayout]:
             for stage in plan.stages]
 
 
-def _ctx_of(ex: PipelineExecution, cache_nodes: tuple[str, ...]) -> ExecutionContext:
+@dataclass(frozen=True)
+class Placement:
+    """Where a run should go: the recency list, the inventory's holders, the bounded wait."""
+
+    recency: tuple[str, ...] = ()
+    holders: tuple[str, ...] = ()
+    evicted: tuple[str, ...] = ()
+    wait: bool = False
+    suffix: str = ""
+
+
+def _ctx_of(ex: PipelineExecution, where: Placement) -> ExecutionContext:
     spec = ex.spec
     return ExecutionContext(
         namespace=ex.metadata.namespace, pipeline=spec.pipeline_name, run=spec.run, branch=spec.branch or "master",
         event=spec.event.value, commit=spec.commit, ref=spec.ref, repository_url=spec.repository_url,
-        triggered_by=spec.triggered_by.value, trigger_user=spec.trigger_user_name, cache_nodes=cache_nodes,
+        triggered_by=spec.triggered_by.value, trigger_user=spec.trigger_user_name, cache_nodes=where.recency,
+        cache_holders=where.holders, cache_evicted=where.evicted, cache_wait=where.wait, run_suffix=where.suffix,
         execution=ex.metadata.name,
         reused=tuple((r.stage, r.step, r.from_run) for r in spec.reused_steps),
     )
@@ -111,6 +125,9 @@ class Controller:
                                   handler=self._on_workflow)
         self.pipelines = Informer(kube, plural="pipelines", group=GROUP, version=VERSION, namespaces=ns,
                                   handler=lambda _k, o: self.queue.add(("pipeline", *_key(o))))
+        self.cache_index = CacheIndex()
+        self.inventories = Informer(kube, plural="cacheinventories", group=GROUP, version=VERSION,
+                                    handler=self._on_inventory)
         self.settings = Informer(kube, plural="pipelinesettings", group=GROUP, version=VERSION, namespaces=ns,
                                  handler=lambda _k, o: self.queue.add(("setting", *_key(o))))
         managed = f"{MANAGED_LABEL}=translator"
@@ -129,7 +146,7 @@ class Controller:
             self.registry.register(JenkinsEngine(kube))
         self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer, self.registry,
                                                       self.config.default_engine)
-        self._plans: dict[tuple[str, str, str], tuple[tuple[str, ...], Plan]] = {}
+        self._plans: dict[tuple[str, str, str], tuple[Placement, Plan]] = {}
         self._admitted: dict[str, set[str]] = {}
         self._ns_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -144,8 +161,8 @@ class Controller:
     # ------------------------------------------------------------------ lifecycle
 
     def informers(self) -> list[Informer]:
-        return [self.namespace_informer, self.settings, self.pipelines, self.workflows, self.executions,
-                *self.managed]
+        return [self.namespace_informer, self.settings, self.pipelines, self.inventories, self.workflows,
+                self.executions, *self.managed]
 
     def start(self) -> Controller:
         for inf in self.informers():
@@ -214,6 +231,19 @@ class Controller:
                 self._workflow_seen.setdefault((ns, ref["name"]), time.perf_counter())
                 self.queue.add(("execution", ns, ref["name"]), urgent=True)
 
+    def _on_inventory(self, kind: str, obj: dict[str, Any]) -> None:
+        self.cache_index.update(kind, obj)
+        node, status = obj["metadata"]["name"], obj.get("status") or {}
+        if kind == "DELETED":
+            for gauge in (self.metrics.cache_node_bytes, self.metrics.cache_node_evictions):
+                try:
+                    gauge.remove(node)
+                except KeyError:
+                    pass
+            return
+        self.metrics.cache_node_bytes.labels(node=node).set(int(status.get("usedBytes") or 0))
+        self.metrics.cache_node_evictions.labels(node=node).set(int(status.get("evictions") or 0))
+
     def _on_managed(self, kind: str, obj: dict[str, Any]) -> None:
         labels = obj["metadata"].get("labels") or {}
         if kind == "DELETED" and SETTING_LABEL in labels:
@@ -252,18 +282,17 @@ class Controller:
     def _pipeline(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.pipelines.get(namespace, name)
 
-    def _plan(self, ex: PipelineExecution, setting: PipelineSettingSpec, cache_nodes: tuple[str, ...] | None
-              ) -> Plan:
-        """The execution's plan; `cache_nodes=None` takes any cached plan (same stages and steps)."""
+    def _plan(self, ex: PipelineExecution, setting: PipelineSettingSpec, where: Placement | None) -> Plan:
+        """The execution's plan; `where=None` takes any cached plan (same stages and steps)."""
         key = (ex.metadata.namespace, ex.metadata.name, ex.metadata.uid or "")
         cached = self._plans.get(key)
-        if cached is not None and (cache_nodes is None or cached[0] == cache_nodes):
+        if cached is not None and (where is None or cached[0] == where):
             return cached[1]
         assert ex.spec.pipeline_config is not None
-        plan = build_plan(ex.spec.pipeline_config, _ctx_of(ex, cache_nodes or ()), setting)
+        plan = build_plan(ex.spec.pipeline_config, _ctx_of(ex, where or Placement()), setting)
         if len(self._plans) > 5000:
             self._plans.clear()
-        self._plans[key] = (cache_nodes or (), plan)
+        self._plans[key] = (where or Placement(), plan)
         return plan
 
     def _write_status(self, obj: dict[str, Any], status: PipelineExecutionStatus) -> dict[str, Any]:
@@ -456,8 +485,8 @@ class Controller:
         status = ex.status.model_copy(deep=True)
         try:
             engine = self.registry.get(self.engine_name(ns, pspec))
-            cache_nodes = tuple(n.get("node", "") for n in (pipeline.get("status") or {}).get("cacheNodes") or [])
-            plan = self._plan(ex, setting, cache_nodes)
+            where = self._placement(ex, pipeline, setting)
+            plan = self._plan(ex, setting, where)
             ref = engine.submit(ex, plan)
         except EngineError as exc:
             started = self._provision_started.setdefault(key, time.monotonic())
@@ -474,6 +503,8 @@ class Controller:
         self._provision_started.pop(key, None)
         status.execution_state = State.BUILDING
         status.engine_ref = ref
+        if plan.cached and status.cache is None:
+            self._cache_submitted(status, where, setting, now)
         set_condition(status, Condition(
             type=ConditionType.PROVISIONED, status="True", reason="Submitted",
             message=f"{ref.engine}: {ref.workflow_namespace}/{ref.workflow_name}"
@@ -483,6 +514,83 @@ class Controller:
         self.metrics.admitted.inc()
         log.info("execution Building", extra={"execution": ex.metadata.name, "namespace": ns,
                                               "pipeline": ex.spec.pipeline_name})
+
+    # ------------------------------------------------------------------ cache placement
+
+    def _placement(self, ex: PipelineExecution, pipeline: dict[str, Any], setting: PipelineSettingSpec) -> Placement:
+        recency = tuple(n.get("node", "") for n in (pipeline.get("status") or {}).get("cacheNodes") or [])
+        holders, evicted = self.cache_index.lookup(ex.metadata.namespace, ex.spec.pipeline_name,
+                                                   self.clock().timestamp())
+        cold = ex.status.cache is not None and ex.status.cache.ran_cold
+        wait = bool(holders) and setting.cache.wait_seconds > 0 and not cold
+        return Placement(recency=recency, holders=holders, evicted=evicted, wait=wait, suffix="-cold" if cold else "")
+
+    def _cache_submitted(self, status: PipelineExecutionStatus, where: Placement, setting: PipelineSettingSpec,
+                         now: str) -> None:
+        status.cache = RunCacheStatus(holders=list(where.holders), waiting_since=now if where.wait else "")
+        if where.wait:
+            cond = Condition(type=ConditionType.CACHED, status="Unknown", reason="WaitingForCache",
+                             message=f"waiting up to {setting.cache.wait_seconds} s for a node holding the cache: "
+                                     f"{', '.join(where.holders)}")
+        elif where.holders:
+            cond = Condition(type=ConditionType.CACHED, status="Unknown", reason="PreferringHolders",
+                             message=f"preferring the nodes holding the cache: {', '.join(where.holders)}")
+        else:
+            cond = Condition(type=ConditionType.CACHED, status="Unknown", reason="NoHolder",
+                             message="no node holds this pipeline's cache yet"
+                                     + (f"; preferring recent nodes {', '.join(where.recency)}" if where.recency
+                                        else ""))
+        set_condition(status, cond, now=now)
+
+    def _cache_follow(self, ex: PipelineExecution, engine: Any, plan: Plan, obs: Any,
+                      status: PipelineExecutionStatus, setting: PipelineSettingSpec, now: str) -> None:
+        """While waiting: placed on a holder, or give up after the wait and resubmit cold. Then: hit or miss."""
+        cache = status.cache
+        if cache is None or obs is None:
+            return
+        cached_ids = {s.id for s in plan.steps if s.cached}
+        node = next((o.host_node for sid, o in obs.steps.items() if sid in cached_ids and o.host_node), "") or next(
+            (o.host_node for o in obs.steps.values() if o.host_node), "")
+        key = ("execution", ex.metadata.namespace, ex.metadata.name)
+        if cache.waiting_since and not node:
+            waited = (self.clock() - _parse_time(cache.waiting_since)).total_seconds()
+            if waited < setting.cache.wait_seconds:
+                self.queue.add_after(key, max(0.05, setting.cache.wait_seconds - waited))
+                return
+            # nobody holding the cache could take it: withdraw the waiting run, run cold anywhere
+            engine.withdraw(ex, plan)
+            cold = ex.model_copy(update={"status": status})
+            cold.status.cache = cache.model_copy(update={"ran_cold": True})
+            pipeline = self._pipeline(ex.metadata.namespace, ex.spec.pipeline_name) or {}
+            where = self._placement(cold, pipeline, setting)
+            status.engine_ref = engine.submit(cold, self._plan(cold, setting, where))
+            status.cache = cache.model_copy(update={"ran_cold": True, "waiting_since": "",
+                                                   "waited_seconds": int(waited)})
+            set_condition(status, Condition(
+                type=ConditionType.CACHED, status="False", reason="RanCold",
+                message=f"no node holding the cache ({', '.join(cache.holders)}) could take the run within "
+                        f"{setting.cache.wait_seconds} s: it runs cold on any node"), now=now)
+            self.metrics.cache_waits.labels(result="gave_up").inc()
+            return
+        if node and not cache.node:
+            hit = node in cache.holders
+            if cache.waiting_since:
+                self.metrics.cache_waits.labels(result="placed").inc()
+                cache.waited_seconds = int((self.clock() - _parse_time(cache.waiting_since)).total_seconds())
+            cache.node, cache.result, cache.waiting_since = node, "Hit" if hit else "Miss", ""
+            if hit:
+                cond = Condition(type=ConditionType.CACHED, status="True", reason="CacheHit",
+                                 message=f"ran on {node}, which holds the cache")
+            elif cache.ran_cold:
+                cond = Condition(type=ConditionType.CACHED, status="False", reason="RanCold",
+                                 message=f"ran cold on {node}: no node holding the cache "
+                                         f"({', '.join(cache.holders)}) could take it within "
+                                         f"{setting.cache.wait_seconds} s")
+            else:
+                cond = Condition(type=ConditionType.CACHED, status="False", reason="CacheMiss",
+                                 message=f"ran on {node}; " + (f"the cache was on {', '.join(cache.holders)}"
+                                                              if cache.holders else "no node held the cache"))
+            set_condition(status, cond, now=now)
 
     def _poll_later(self, engine: Any, key: tuple[str, str, str]) -> None:
         """Engines without a watch (Jenkins) are asked again after their poll interval."""
@@ -521,6 +629,7 @@ class Controller:
         status = derive(_layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost)
         if obs is not None and obs.number and status.engine_ref and status.engine_ref.jenkins_build != obs.number:
             status.engine_ref = status.engine_ref.model_copy(update={"jenkins_build": obs.number})
+        self._cache_follow(ex, engine, plan, obs, status, setting, now)
         self._archive_logs(engine, ex, plan, status)
         if status != ex.status:
             obj = self._write_status(obj, status)
@@ -580,6 +689,10 @@ class Controller:
 
     def _after_finish(self, obj: dict[str, Any], ex: PipelineExecution, obs: Any) -> None:
         ns = ex.metadata.namespace
+        cache = ex.status.cache
+        if obs is not None and cache is not None and cache.result:
+            self.metrics.cache_runs.labels(namespace=ns, pipeline=ex.spec.pipeline_name,
+                                           result=cache.result.lower()).inc()
         with self._ns_lock(ns):
             self._admitted.get(ns, set()).discard(ex.metadata.name)
         self._update_pipeline_last(ns, ex.spec.pipeline_name, finished=ex, obs=obs)
@@ -674,6 +787,10 @@ class Controller:
 
 def _key(obj: dict[str, Any]) -> tuple[str, str]:
     return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
+def _parse_time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def _duration(started: str, ended: str) -> str:

@@ -25,6 +25,17 @@ class Metrics:
                                   registry=self.registry)
         self.admitted = Counter("translator_runs_admitted_total", "Executions handed to an engine",
                                 registry=self.registry)
+        self.cache_runs = Counter(
+            "translator_cache_runs_total", "Finished runs with cached steps, by whether they ran on a node holding "
+            "the cache (hit) or not (miss); hit rate = hit / (hit + miss), per pipeline or summed",
+            ["namespace", "pipeline", "result"], registry=self.registry)
+        self.cache_waits = Counter(
+            "translator_cache_waits_total", "Runs that waited for a node holding their cache, by outcome "
+            "(placed: a holder took it; gave_up: it ran cold after the wait)", ["result"], registry=self.registry)
+        self.cache_node_bytes = Gauge("translator_cache_node_bytes", "Bytes of build caches per node (inventory)",
+                                      ["node"], registry=self.registry)
+        self.cache_node_evictions = Gauge("translator_cache_node_evictions", "Caches evicted per node (inventory)",
+                                          ["node"], registry=self.registry)
         self.ready = False
         self._states: Callable[[], dict[str, int]] | None = None
 

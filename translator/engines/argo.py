@@ -94,6 +94,17 @@ class ArgoEngine:
             if exc.status != 404:
                 raise
 
+    def withdraw(self, execution: PipelineExecution, plan: Plan) -> None:
+        ref = execution.status.engine_ref
+        if ref is None or not ref.workflow_name:
+            return
+        try:
+            self.kube.call(self.kube.custom.delete_namespaced_custom_object, ARGO_GROUP, ARGO_VERSION,
+                           ref.workflow_namespace, "workflows", ref.workflow_name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def step_log(self, execution: PipelineExecution, plan: Plan, stage: int, step: int) -> Iterator[str]:
         obs = self.observe(execution, plan)
         target = next((s for s in plan.steps if s.stage_index == stage and s.step_index == step), None)

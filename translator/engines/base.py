@@ -43,6 +43,9 @@ class Engine(Protocol):
     def stop(self, execution: PipelineExecution, plan: Plan, reason: str) -> None:
         """Stop the run; steps still running end Aborted."""
 
+    def withdraw(self, execution: PipelineExecution, plan: Plan) -> None:
+        """Remove a run none of whose steps started (the bounded cache wait gave up on it)."""
+
     def step_log(self, execution: PipelineExecution, plan: Plan, stage: int, step: int) -> Iterator[str]:
         """The step's log, as it is now."""
 

@@ -53,6 +53,7 @@ class JenkinsEngine:
         self.attempts, self.timeout = attempts, timeout
         self._clients: dict[tuple[str, str, str], JenkinsClient] = {}
         self._stopped: set[tuple[str, int]] = set()
+        self._agent_nodes: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
@@ -160,7 +161,29 @@ class JenkinsEngine:
         obs = observe(describe, [s.id for s in plan.steps], build_name=f"{job} #{number}")
         if (job, number) in self._stopped and not obs.finished:
             obs = dataclasses.replace(obs, shutdown="Abort")
+        node = self._agent_node(plan.namespace, job) if obs.steps else ""
+        if node:  # wfapi names the agent, not the Kubernetes node: the agent pod says where it ran
+            obs = dataclasses.replace(obs, steps={k: dataclasses.replace(v, host_node=v.host_node or node)
+                                                  for k, v in obs.steps.items()})
         return dataclasses.replace(obs, number=number)
+
+    def _agent_node(self, namespace: str, job: str) -> str:
+        """The node of the build's agent pod (label `jenkins/label=<run name>`), once known."""
+        found = self._agent_nodes.get(job)
+        if found:
+            return found
+        label = job.removeprefix(f"{namespace}-")
+        try:
+            pods = self.kube.call(self.kube.core.list_namespaced_pod, namespace,
+                                  label_selector=f"jenkins/label={label}")
+        except client.ApiException:
+            return ""
+        node = next((p.spec.node_name for p in pods.items if p.spec and p.spec.node_name), "")
+        if node:
+            if len(self._agent_nodes) > 10_000:
+                self._agent_nodes.clear()
+            self._agent_nodes[job] = node
+        return str(node or "")
 
     def stop(self, execution: PipelineExecution, plan: Plan, reason: str) -> None:
         ref = execution.status.engine_ref
@@ -179,6 +202,9 @@ class JenkinsEngine:
                 jenkins.cancel_queued(state.queue_id)
         except JenkinsError as exc:
             raise _engine_error(exc, "stopping the build", jenkins.url) from exc
+
+    def withdraw(self, execution: PipelineExecution, plan: Plan) -> None:
+        self.stop(execution, plan, "withdrawn: no node holding the cache could take it")
 
     def step_log(self, execution: PipelineExecution, plan: Plan, stage: int, step: int) -> Iterator[str]:
         ref = execution.status.engine_ref

@@ -320,6 +320,29 @@ def _count_states(ctrl: Any) -> dict[str, int]:
     return counts
 
 
+@main.command()
+@click.argument("execution")
+@click.option("--stage", default=None, help="A stage name, or its number (Clone is 0, the file's first stage 1).")
+@click.option("--step", type=click.IntRange(1), default=None, help="The step's number in its stage (from 1).")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing a running step's log until it ends.")
+@cluster_options
+def logs(execution: str, stage: str | None, step: int | None, follow: bool, kubeconfig: str | None,
+         context: str | None, namespace: str) -> None:
+    """Print the logs of EXECUTION's steps: live from a running step, from the archive once it ended."""
+    from translator.logview import LogError, LogViewer
+
+    viewer = LogViewer(_kube(kubeconfig, context), namespace)
+
+    def show() -> None:
+        for text in viewer.stream(execution, stage, step, follow=follow):
+            click.echo(text, nl=False)
+
+    try:
+        _api_call(show)
+    except LogError as exc:
+        raise Refused(str(exc)) from None
+
+
 @main.command("cache-agent")
 @click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Kubeconfig file (else in-cluster).")
 @click.option("--node", envvar="NODE_NAME", required=True, help="This node's name (the DaemonSet: spec.nodeName).")

@@ -21,6 +21,8 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
+from translator.compiler.plan import log_prefix
+
 PART_SIZE = 8 * 1024 * 1024
 READ_CHUNK = 256 * 1024
 LOG_FILE = "main.log"
@@ -34,10 +36,6 @@ class LogStoreError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason, self.message = reason, message
-
-
-def log_prefix(namespace: str, pipeline: str, run: int, stage: int, step: int) -> str:
-    return f"{namespace}/{pipeline}/{run}/{stage}/{step}"
 
 
 def log_key(namespace: str, pipeline: str, run: int, stage: int, step: int) -> str:

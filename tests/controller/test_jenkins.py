@@ -258,6 +258,15 @@ def test_finished_steps_logs_are_archived_under_the_shared_key_layout(jenkins: J
             assert body.startswith("+ run build-1\n<build-1> & done\n") and body.count("x" * 99) == 300
             ship = s3_server.client().get_object("pipeline-logs", "team/web/1/2/0/main.log").read().decode()
             assert ship == "+ run ship\n<ship> & done\n"
+            from click.testing import CliRunner
+
+            from translator.cli import main
+
+            shown = CliRunner().invoke(main, ["logs", "web-1", "--stage", "Ship", "-n", "team",
+                                              "--kubeconfig", kube.kubeconfig])
+            assert shown.exit_code == 0, shown.output
+            assert shown.stdout.splitlines() == ["==> stage 2 'Ship', step 1 'Run script (alpine)' [ship]: Success <==",
+                                                 "+ run ship", "<ship> & done"]
         finally:
             system.close()
 

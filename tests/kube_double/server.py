@@ -174,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
             one = lambda k: (query.get(k) or [""])[0]  # noqa: E731
             if method == "GET":
                 if sub == "log":
+                    store.get(res, ns, name)  # 404 once the pod is gone, as the API server answers
                     self._send(200, store.logs.get((ns, name), ""), "text/plain")
                     return
                 if one("watch") in ("true", "1"):

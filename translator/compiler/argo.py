@@ -36,6 +36,7 @@ from translator.compiler.plan import (
     CompileError,
     Plan,
     PlanStep,
+    log_prefix,
 )
 from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes
 
@@ -69,6 +70,9 @@ def render(plan: Plan) -> ArgoOutput:
     cm_name = scripts_config_map_name(plan.object_name)
     data: dict[str, str] = {}
     templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan.pipeline) for step in steps]
+    if setting.logs.endpoint and argo.archive_logs:
+        for template, step in zip(templates[1:], steps, strict=True):
+            template["archiveLocation"] = _archive_location(plan, step)
 
     volumes: list[dict[str, Any]] = [
         {"name": "scripts", "configMap": {"name": cm_name, "defaultMode": 0o555}},
@@ -121,6 +125,19 @@ def render(plan: Plan) -> ArgoOutput:
         "data": dict(sorted(data.items())),
     }
     return ArgoOutput(workflow=workflow, config_map=config_map)
+
+
+def _archive_location(plan: Plan, step: PlanStep) -> dict[str, Any]:
+    """Each step's log archived under the shared key layout (`log_prefix` + `/main.log`): a
+    complete S3 location, so Argo uses it instead of the repository's keyFormat."""
+    logs = plan.setting.logs
+    s3: dict[str, Any] = {"endpoint": logs.endpoint, "bucket": logs.bucket, "insecure": logs.insecure,
+                          "key": log_prefix(plan.namespace, plan.pipeline, plan.run, step.stage_index,
+                                            step.step_index)}
+    if logs.credentials_secret:
+        s3["accessKeySecret"] = {"name": logs.credentials_secret, "key": "accesskey"}
+        s3["secretKeySecret"] = {"name": logs.credentials_secret, "key": "secretkey"}
+    return {"archiveLogs": True, "s3": s3}
 
 
 def _dag(plan: Plan) -> dict[str, Any]:

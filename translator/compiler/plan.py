@@ -237,3 +237,10 @@ def _container_path(path: str) -> str:
     """Cache paths are absolute in the container, or relative to the checkout."""
     joined = path if path.startswith("/") else posixpath.join(SOURCE_DIR, path)
     return posixpath.normpath(joined)
+
+
+def log_prefix(namespace: str, pipeline: str, run: int, stage: int, step: int) -> str:
+    """Where a step's log is archived in the log store (stored format, docs/logs.md); the log
+    itself is `<prefix>/main.log` (Argo's executor appends the file name, the Jenkins engine
+    writes the same name)."""
+    return f"{namespace}/{pipeline}/{run}/{stage}/{step}"

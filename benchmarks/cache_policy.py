@@ -43,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from translator.cache.placement import HOSTNAME_LABEL, placement, preferred_affinity, required_affinity  # noqa: E402
+from translator.cache.placement import HOSTNAME_LABEL, placement, preferred_affinity, required_affinity
 
 COLD_MEAN = 340.0
 HIT_FACTOR = 0.3

@@ -97,7 +97,8 @@ def test_a_running_step_is_read_live_from_its_pod(system: System) -> None:
     runs.create_run(system.kube, "team", "web")
     wait_for(lambda: system.execution("web-1")["status"]["stages"][1]["steps"][0]["state"] == "Building")
     code, out, _ = _logs(system, "web-1", "--stage", "Build", "--step", "1", "--follow")
-    assert code == 0 and out.splitlines()[0] == "==> stage 1 'Build', step 1 'Run script (alpine)' [build-1]: Building <=="
+    assert code == 0
+    assert out.splitlines()[0] == "==> stage 1 'Build', step 1 'Run script (alpine)' [build-1]: Building <=="
     assert "step build-1 of web-1" in out
 
 

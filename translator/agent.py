@@ -146,6 +146,11 @@ class AgentConfig:
     max_bytes: int = 0  # 0: from the PipelineSettings using this root (the smallest), else none
     min_free_bytes: int = 0
     heartbeat: float = 60.0
+    host_root: str = ""  # the root as pods mount it (the node's path), when the agent sees it elsewhere
+
+    @property
+    def node_root(self) -> str:
+        return os.path.normpath(self.host_root or self.root)
 
 
 @dataclass
@@ -168,15 +173,15 @@ class CacheAgent:
             return set()
         pods = self.kube.call(self.kube.core.list_pod_for_all_namespaces,
                               field_selector=f"spec.nodeName={self.config.node}")
-        root = os.path.normpath(self.config.root)
+        node_root, root = self.config.node_root, os.path.normpath(self.config.root)
         used = set()
         for pod in pods.items:
             if (pod.status and pod.status.phase) not in ("Pending", "Running", None):
                 continue
             for volume in (pod.spec.volumes or []) if pod.spec else []:
-                host = volume.host_path.path if volume.host_path else None
-                if host and os.path.normpath(host).startswith(root + os.sep):
-                    used.add(os.path.normpath(host))
+                host = os.path.normpath(volume.host_path.path) if volume.host_path else ""
+                if host.startswith(node_root + os.sep):
+                    used.add(root + host[len(node_root):])  # as the agent sees it
         return used
 
     def limits(self) -> tuple[int, int]:
@@ -191,7 +196,7 @@ class CacheAgent:
                 cache = parse_setting(obj).cache
             except ValueError:
                 continue
-            if os.path.normpath(cache.host_path_root) != os.path.normpath(self.config.root):
+            if os.path.normpath(cache.host_path_root) != self.config.node_root:
                 continue
             if cache.max_bytes_per_node:
                 budgets.append(cache.max_bytes_per_node)
@@ -248,7 +253,7 @@ class CacheAgent:
             entry[1] = max(entry[1], d.last_used)
         ordered = sorted(per.items(), key=lambda kv: (-kv[1][1], kv[0]))
         return CacheInventoryStatus(
-            node=self.config.node, root=self.config.root, used_bytes=sum(d.bytes for d in dirs),
+            node=self.config.node, root=self.config.node_root, used_bytes=sum(d.bytes for d in dirs),
             budget_bytes=budget, free_bytes=self.disk_free(self.config.root), evictions=self.evictions,
             evicted_bytes=self.evicted_bytes, truncated=len(ordered) > MAX_ENTRIES,
             caches=[CacheEntry(pipeline=p, bytes=int(b), last_used=_rfc3339(t)) for p, (b, t) in ordered[:MAX_ENTRIES]],

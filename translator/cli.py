@@ -348,6 +348,8 @@ def logs(execution: str, stage: str | None, step: int | None, follow: bool, kube
 @click.option("--node", envvar="NODE_NAME", required=True, help="This node's name (the DaemonSet: spec.nodeName).")
 @click.option("--root", envvar="TRANSLATOR_CACHE_ROOT", default="/var/lib/translator/cache", show_default=True,
               help="hostPathRoot of the caches, as mounted in the agent.")
+@click.option("--host-root", envvar="TRANSLATOR_CACHE_HOST_ROOT", default="",
+              help="The root's path on the node, as pods mount it, when --root is where the agent mounts it.")
 @click.option("--max-bytes", envvar="TRANSLATOR_CACHE_MAX_BYTES", type=click.IntRange(0), default=0,
               help="Disk budget; 0: the smallest cache.maxBytesPerNode of the PipelineSettings using this root.")
 @click.option("--min-free-bytes", envvar="TRANSLATOR_CACHE_MIN_FREE_BYTES", type=click.IntRange(0), default=0,
@@ -357,7 +359,7 @@ def logs(execution: str, stage: str | None, step: int | None, follow: bool, kube
               help="Port of /metrics and /healthz (0: off).")
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
-def cache_agent(kubeconfig: str | None, node: str, root: str, max_bytes: int, min_free_bytes: int, interval: float,
+def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, max_bytes: int, min_free_bytes: int, interval: float,
                 metrics_port: int, once: bool, log_level: str) -> None:
     """Run the cache agent on a node: budget, eviction, and the node's CacheInventory."""
     import signal
@@ -371,8 +373,8 @@ def cache_agent(kubeconfig: str | None, node: str, root: str, max_bytes: int, mi
 
     jsonlog.setup(log_level)
     kube = _kube(kubeconfig, None)
-    agent = CacheAgent(AgentConfig(node=node, root=root, max_bytes=max_bytes, min_free_bytes=min_free_bytes),
-                       kube=kube)
+    agent = CacheAgent(AgentConfig(node=node, root=root, host_root=host_root, max_bytes=max_bytes,
+                                   min_free_bytes=min_free_bytes), kube=kube)
     if once:
         status = agent.run_once()
         click.echo(f"{node}: {len(status.caches)} pipelines' caches, {status.used_bytes} bytes, "

@@ -194,3 +194,15 @@ def test_cache_agent_command_one_pass(tmp_path: Path, kube: tuple[KubeDouble, Ku
     inv = api.call(api.custom.get_cluster_custom_object, "devops.cubepaas.io", "v1alpha1", "cacheinventories",
                    "node-z")
     assert [c["pipeline"] for c in inv["status"]["caches"]] == ["team/api"]
+
+
+def test_pods_mount_the_node_path_the_agent_sees_elsewhere(tmp_path: Path, kube: tuple[KubeDouble, Kube]) -> None:
+    _, api = kube
+    used = _cache(tmp_path, "team", "web", "k", MB, 100.0)
+    _cache(tmp_path, "team", "api", "k", MB, 200.0)
+    _pod(api, "web-1-build", "n1", "/var/lib/translator/cache/team/web/k")  # the node's path
+    agent = CacheAgent(AgentConfig(node="n1", root=str(tmp_path), host_root="/var/lib/translator/cache",
+                                   max_bytes=MB + MB // 2), kube=api)
+    status = agent.run_once()
+    assert Path(used).is_dir() and status.root == "/var/lib/translator/cache"
+    assert [c.pipeline for c in status.caches] == ["team/web"]

@@ -146,6 +146,11 @@ class PipelineSettingSpec(APIModel):
         default="", description="Registry images go to without pushRemote, host[:port].",
     )
     git_credentials_secret: str = Field(default="", description="Secret with `username`/`password` for clone.")
+    notifiers_secret: str = Field(
+        default="pipeline-notifiers",
+        description="Secret whose keys are notifier ids (a recipient's `notifier`), each a JSON object: "
+                    "{type: webhook, url} or {type: smtp, host, port, from, username, password, starttls}.",
+    )
     catalogs: dict[str, str] = Field(
         default_factory=dict, description="Catalog name -> Helm repository URL, for applyAppConfig.",
     )
@@ -182,6 +187,15 @@ class PipelineSpec(APIModel):
     config: PipelineConfig | None = Field(
         default=None, description="Inline pipeline file; read from the repository when absent.",
     )
+    cron: CronTrigger | None = Field(default=None, description="Run on a schedule.")
+
+
+class CronTrigger(APIModel):
+    """A schedule (5-field cron expression) that starts runs."""
+
+    schedule: str = Field(description="Cron expression, e.g. `0 3 * * *`.")
+    branch: str = Field(default="", description="Branch of scheduled runs; the pipeline's defaultBranch when empty.")
+    timezone: str = Field(default="UTC", description="IANA time zone the schedule is read in.")
 
 
 class CacheNode(APIModel):
@@ -205,6 +219,8 @@ class PipelineStatus(APIModel):
         default="", description="The last `devops.cubepaas.io/run` annotation value acted on.",
     )
     cache_nodes: list[CacheNode] = Field(default_factory=list, description="Newest first.")
+    last_cron_time: str = Field(default="", description="The last scheduled time a run was made for, RFC 3339.")
+    cron_message: str = Field(default="", description="Why the schedule cannot be used, when it cannot.")
 
 
 class Pipeline(APIModel):
@@ -336,6 +352,7 @@ class SourceCodeProviderConfigSpec(APIModel):
     enabled: bool = True
     client_id: str = Field(default="", description="OAuth application id.")
     client_secret_name: str = Field(default="", description="Secret holding the OAuth client secret.")
+    api_url: str = Field(default="", description="API base URL; from the type and hostname when empty.")
 
 
 class SourceCodeProviderConfig(APIModel):

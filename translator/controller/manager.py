@@ -45,7 +45,7 @@ from translator.controller.cacheindex import CacheIndex
 from translator.controller.informer import Informer
 from translator.controller.metrics import Metrics
 from translator.controller.settings import MANAGED_LABEL, SETTING_LABEL, SETTING_NS_LABEL, SettingsReconciler
-from translator.controller.source import SourceError, read_pipeline_file
+from translator.controller.source import GitCredentials, SourceError, read_pipeline_file
 from translator.controller.workqueue import WorkQueue
 from translator.engines.argo import ArgoEngine
 from translator.engines.base import EngineError, EngineRegistry
@@ -414,8 +414,11 @@ class Controller:
             raw = (pipeline.get("spec") or {}).get("config")
             if raw is None:
                 try:
+                    # a pull request runs the target branch's pipeline file (on the PR's head commit)
+                    at_commit = "" if ex.spec.event.value == "pull_request" else ex.spec.commit
                     file_name, text = read_pipeline_file(
-                        pipeline["spec"].get("repositoryUrl", ""), branch=ex.spec.branch, commit=ex.spec.commit)
+                        pipeline["spec"].get("repositoryUrl", ""), branch=ex.spec.branch, commit=at_commit,
+                        credentials=self._git_credentials(ns, pipeline))
                 except SourceError as exc:
                     self._fail(obj, status, ConditionType.INITIALIZED, "ConfigNotFound",
                                f"no inline config, and the pipeline file could not be read: {exc}")
@@ -453,6 +456,22 @@ class Controller:
         obj = self._write_status(obj, status)
         self._update_pipeline_last(ns, ex.spec.pipeline_name)
         return obj, PipelineExecution.model_validate(obj)
+
+    def _git_credentials(self, ns: str, pipeline: dict[str, Any]) -> GitCredentials | None:
+        """The Pipeline's SourceCodeCredential's Secret, as git credentials (None: anonymous)."""
+        name = (pipeline.get("spec") or {}).get("sourceCodeCredentialName") or ""
+        if not name:
+            return None
+        try:
+            credential = self.kube.get("sourcecodecredentials", ns, name)
+            secret_name = credential["spec"].get("secretName", "")
+            secret = self.kube.call(self.kube.core.read_namespaced_secret, secret_name, ns)
+        except client.ApiException as exc:
+            raise SourceError(f"the SourceCodeCredential {name!r} or its Secret cannot be read ({exc.status})") from exc
+        import base64
+
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        return GitCredentials.from_secret(data, credential["spec"].get("userName", ""))
 
     def _admit(self, obj: dict[str, Any], ex: PipelineExecution) -> None:
         ns = ex.metadata.namespace

@@ -263,9 +263,15 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
 @click.option("--engine-lost-deadline", envvar="TRANSLATOR_ENGINE_LOST_DEADLINE", type=click.FloatRange(1),
               default=600, show_default=True,
               help="Seconds an engine may be unreachable while a run is Building before it fails.")
+@click.option("--webhook-port", envvar="TRANSLATOR_WEBHOOK_PORT", type=int, default=0,
+              help="Serve git webhooks (/hooks/github, /hooks/gitlab, /hooks/generic) on this port; 0: off. "
+                   "Every replica serves them, leader or not.")
+@click.option("--webhook-secret", envvar="TRANSLATOR_WEBHOOK_SECRET", default="",
+              help="Secret webhooks are signed with (env TRANSLATOR_WEBHOOK_SECRET).")
 def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...], default_engine: str,
                workers: int, metrics_port: int, leader_elect: bool, lease_namespace: str, lease_name: str,
-               log_level: str, provision_deadline: float, engine_lost_deadline: float) -> None:
+               log_level: str, provision_deadline: float, engine_lost_deadline: float, webhook_port: int,
+               webhook_secret: str) -> None:
     """Run the controller: watch Pipelines and PipelineExecutions, drive runs through their engine."""
     import signal
     import threading
@@ -286,6 +292,19 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     metrics.watch_states(lambda: _count_states(current[-1]) if current else {})
     if metrics_port:
         metrics.serve(metrics_port)
+    if webhook_port:
+        from translator.controller.triggers import WebhookReceiver
+
+        if not webhook_secret:
+            raise Refused("--webhook-port needs --webhook-secret (or TRANSLATOR_WEBHOOK_SECRET): unsigned webhooks "
+                          "are never accepted")
+
+        def all_pipelines() -> list[dict[str, Any]]:
+            if names:
+                return [p for ns in names for p in kube.list("pipelines", ns)["items"]]
+            return list(kube.list("pipelines")["items"])
+
+        WebhookReceiver(kube, webhook_secret, all_pipelines).serve(webhook_port)
 
     def lead() -> None:  # a fresh controller each time the lease is won: caches start from a list
         current.append(Controller(kube, config, metrics=metrics).start())
@@ -359,7 +378,8 @@ def logs(execution: str, stage: str | None, step: int | None, follow: bool, kube
               help="Port of /metrics and /healthz (0: off).")
 @click.option("--once", is_flag=True, help="One pass, then exit.")
 @click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
-def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, max_bytes: int, min_free_bytes: int, interval: float,
+def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, max_bytes: int, min_free_bytes: int,
+                interval: float,
                 metrics_port: int, once: bool, log_level: str) -> None:
     """Run the cache agent on a node: budget, eviction, and the node's CacheInventory."""
     import signal

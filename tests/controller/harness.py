@@ -70,10 +70,14 @@ class System:
         self.sim.stop()
 
     # objects
-    def apply_pipeline(self, name: str, config: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
-        body = {"apiVersion": f"{G}/{V}", "kind": "Pipeline", "metadata": {"name": name},
-                "spec": {"repositoryUrl": f"https://git.example.com/{name}.git",
-                         "config": config if config is not None else SIMPLE, **spec}}
+    def apply_pipeline(self, name: str, config: dict[str, Any] | None = None, *, inline: bool = True,
+                       **spec: Any) -> dict[str, Any]:
+        """A Pipeline; `inline=False` leaves out `config` (the file is read from the repository)."""
+        body: dict[str, Any] = {"apiVersion": f"{G}/{V}", "kind": "Pipeline", "metadata": {"name": name},
+                                "spec": {"repositoryUrl": f"https://git.example.com/{name}.git",
+                                         "config": config if config is not None else SIMPLE, **spec}}
+        if not inline:
+            del body["spec"]["config"]
         return self.kube.create("pipelines", self.namespace, body)
 
     def execution(self, name: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from translator.api.states import ConditionType, State
 from translator.compiler.conditions import constraint_matches
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import CompileError, Plan, build_plan
-from translator.controller import runs
+from translator.controller import runs, triggers
 from translator.controller.cacheindex import CacheIndex
 from translator.controller.informer import Informer
 from translator.controller.metrics import Metrics
@@ -783,6 +783,8 @@ class Controller:
             return
         self._sync_pipeline_status(namespace, name, obj)
         obj = self._pipeline(namespace, name) or obj
+        self._schedule(namespace, name, obj)
+        obj = self._pipeline(namespace, name) or obj
         token = (obj["metadata"].get("annotations") or {}).get(runs.RUN_ANNOTATION)
         if not token or token == (obj.get("status") or {}).get("lastRunRequest"):
             return
@@ -798,6 +800,41 @@ class Controller:
                 else {**cur, "status": {**(cur.get("status") or {}), "lastRunRequest": token}},
                 lambda body: self.kube.replace_status("pipelines", namespace, name, body),
             )
+
+    def _schedule(self, namespace: str, name: str, obj: dict[str, Any]) -> None:
+        """The Pipeline's cron: one run per scheduled time (a deterministic name), then wait for the next."""
+        now = self.clock()
+        due, following, problem = triggers.due_cron(obj, now)
+        status = obj.get("status") or {}
+        if problem or status.get("cronMessage"):
+            if status.get("cronMessage", "") != problem:
+                update_with_retry(
+                    lambda: self.kube.get("pipelines", namespace, name),
+                    lambda cur: {**cur, "status": {**(cur.get("status") or {}), "cronMessage": problem}}
+                    if (cur.get("status") or {}).get("cronMessage", "") != problem else None,
+                    lambda body: self.kube.replace_status("pipelines", namespace, name, body),
+                )
+            if problem:
+                return
+        if due is not None:
+            body = triggers.execution_for_schedule(namespace, obj, due)
+            if triggers.create_once(self.kube, namespace, body):
+                log.info("scheduled run created", extra={"pipeline": name, "namespace": namespace,
+                                                         "execution": body["metadata"]["name"]})
+            stamp = body["metadata"]["annotations"][triggers.SCHEDULE_ANNOTATION]
+            written = update_with_retry(
+                lambda: self.kube.get("pipelines", namespace, name),
+                lambda cur: {**cur, "status": {**(cur.get("status") or {}), "lastCronTime": stamp}}
+                if (cur.get("status") or {}).get("lastCronTime", "") < stamp else None,
+                lambda body_: self.kube.replace_status("pipelines", namespace, name, body_),
+            )
+            if written is not None:
+                with self.pipelines.lock:
+                    self.pipelines.cache[(namespace, name)] = written
+            due, following, _ = triggers.due_cron(written or obj, now)
+        if following is not None:
+            wait = (following - self.clock()).total_seconds()
+            self.queue.add_after(("pipeline", namespace, name), max(0.05, wait))
 
     def reconcile_setting(self, namespace: str, name: str) -> None:
         obj = self.settings.get(namespace, name)

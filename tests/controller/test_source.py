@@ -15,7 +15,7 @@ RANCHER = "stages:\n- name: Build\n  steps:\n  - runScriptConfig: {image: alpine
 
 
 def test_cubepaas_file_wins_over_rancher_names(tmp_path: Path) -> None:
-    bare, commit = make_repo(tmp_path, "app", {".cubepaas.devops.yml": CUBE, ".rancher-pipeline.yml": RANCHER})
+    bare, _ = make_repo(tmp_path, "app", {".cubepaas.devops.yml": CUBE, ".rancher-pipeline.yml": RANCHER})
     assert read_pipeline_file(str(bare), branch="master") == (".cubepaas.devops.yml", CUBE)
     only_rancher, _ = make_repo(tmp_path, "old", {".rancher-pipeline.yaml": RANCHER})
     assert read_pipeline_file(str(only_rancher), branch="master") == (".rancher-pipeline.yaml", RANCHER)
@@ -33,7 +33,7 @@ def test_reads_the_file_at_the_commit_or_the_branch_tip(tmp_path: Path) -> None:
 
 def test_no_pipeline_file_and_no_branch(tmp_path: Path) -> None:
     bare, _ = make_repo(tmp_path, "empty", {"README.md": "hi"})
-    with pytest.raises(SourceError, match="none of .cubepaas.devops.yml"):
+    with pytest.raises(SourceError, match=r"none of \.cubepaas\.devops\.yml"):
         read_pipeline_file(str(bare), branch="master")
     with pytest.raises(SourceError, match="git fetch refs/heads/nope"):
         read_pipeline_file(str(bare), branch="nope")

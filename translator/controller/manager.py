@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +41,7 @@ from translator.api.states import ConditionType, State
 from translator.compiler.conditions import constraint_matches
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import CompileError, Plan, build_plan
-from translator.controller import runs, triggers
+from translator.controller import notify, runs, triggers
 from translator.controller.cacheindex import CacheIndex
 from translator.controller.informer import Informer
 from translator.controller.metrics import Metrics
@@ -155,6 +156,9 @@ class Controller:
         self._pending_cache: dict[tuple[str, str], list[tuple[int, list[str], str]]] = {}
         self._provision_started: dict[tuple[str, str], float] = {}
         self._unreachable_since: dict[tuple[str, str], float] = {}
+        self._notifying: set[tuple[str, str]] = set()
+        self._notify_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notify")
+        self.deliverer = notify.Deliverer()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -708,6 +712,7 @@ class Controller:
 
     def _after_finish(self, obj: dict[str, Any], ex: PipelineExecution, obs: Any) -> None:
         ns = ex.metadata.namespace
+        self._maybe_notify(ex)
         cache = ex.status.cache
         if obs is not None and cache is not None and cache.result:
             self.metrics.cache_runs.labels(namespace=ns, pipeline=ex.spec.pipeline_name,
@@ -715,6 +720,93 @@ class Controller:
         with self._ns_lock(ns):
             self._admitted.get(ns, set()).discard(ex.metadata.name)
         self._update_pipeline_last(ns, ex.spec.pipeline_name, finished=ex, obs=obs)
+
+    # ------------------------------------------------------------------ notifications
+
+    def _previous_state(self, ex: PipelineExecution) -> State | None:
+        best: tuple[int, str] | None = None
+        for other in self.executions.items(ex.metadata.namespace):
+            spec, status = other.get("spec") or {}, other.get("status") or {}
+            run = int(spec.get("run") or 0)
+            if spec.get("pipelineName") != ex.spec.pipeline_name or not 0 < run < ex.spec.run:
+                continue
+            if status.get("executionState") in ("Success", "Failed", "Aborted") and (best is None or run > best[0]):
+                best = (run, status["executionState"])
+        return State(best[1]) if best else None
+
+    def _maybe_notify(self, ex: PipelineExecution) -> None:
+        config = ex.spec.pipeline_config
+        if config is None or config.notification is None:
+            return
+        if any(c.type is ConditionType.NOTIFIED for c in ex.status.conditions):
+            return
+        if not notify.wanted(config.notification, ex.status.execution_state, self._previous_state(ex)):
+            return
+        key = (ex.metadata.namespace, ex.metadata.name)
+        with self._locks_guard:
+            if key in self._notifying:
+                return
+            self._notifying.add(key)
+        self._notify_pool.submit(self._notify, key)
+
+    def _notify(self, key: tuple[str, str]) -> None:
+        ns, name = key
+        try:
+            claimed = {"ok": False}
+            now = rfc3339(self.clock())
+
+            def claim(current: dict[str, Any]) -> dict[str, Any] | None:
+                status = PipelineExecutionStatus.model_validate(current.get("status") or {})
+                if any(c.type is ConditionType.NOTIFIED for c in status.conditions):
+                    return None  # someone else (a previous leader) claimed it: at most once
+                set_condition(status, Condition(type=ConditionType.NOTIFIED, status="Unknown", reason="Sending",
+                                                message="delivering notifications"), now=now)
+                claimed["ok"] = True
+                return {**current, "status": status.to_wire()}
+
+            update_with_retry(lambda: self.kube.get("pipelineexecutions", ns, name), claim,
+                              lambda body: self.kube.replace_status("pipelineexecutions", ns, name, body))
+            if not claimed["ok"]:
+                return
+            ex = PipelineExecution.model_validate(self.kube.get("pipelineexecutions", ns, name))
+            assert ex.spec.pipeline_config is not None and ex.spec.pipeline_config.notification is not None
+            pipeline = self._pipeline(ns, ex.spec.pipeline_name) or {}
+            pspec = PipelineSpec.model_validate(pipeline["spec"]) if pipeline.get("spec") else None
+            setting = self.setting_for(ns, pspec)
+            notifiers: dict[str, str] = {}
+            try:
+                secret = self.kube.call(self.kube.core.read_namespaced_secret, setting.notifiers_secret, ns)
+                import base64
+
+                notifiers = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+            built = next((c for c in ex.status.conditions if c.type is ConditionType.BUILT), None)
+            summary = notify.RunSummary(
+                namespace=ns, pipeline=ex.spec.pipeline_name, execution=name, run=ex.spec.run,
+                state=ex.status.execution_state.value, branch=ex.spec.branch, commit=ex.spec.commit,
+                duration=ex.status.duration,
+                failed_step=built.message if built is not None and built.status == "False" else "")
+            failures = self.deliverer.deliver(ex.spec.pipeline_config.notification, notifiers, summary)
+            done = Condition(type=ConditionType.NOTIFIED, status="False" if failures else "True",
+                             reason="DeliveryFailed" if failures else "Sent",
+                             message="; ".join(failures)[:1000] if failures else
+                             f"{len(ex.spec.pipeline_config.notification.recipients)} recipient(s) notified")
+
+            def record(current: dict[str, Any]) -> dict[str, Any]:
+                status = PipelineExecutionStatus.model_validate(current.get("status") or {})
+                set_condition(status, done, now=rfc3339(self.clock()))
+                return {**current, "status": status.to_wire()}
+
+            update_with_retry(lambda: self.kube.get("pipelineexecutions", ns, name), record,
+                              lambda body: self.kube.replace_status("pipelineexecutions", ns, name, body))
+            self.metrics.notifications.labels(result="failed" if failures else "sent").inc()
+        except Exception:  # never the run's problem: logged, and the condition says Sending
+            log.exception("notification failed", extra={"execution": name, "namespace": ns})
+        finally:
+            with self._locks_guard:
+                self._notifying.discard(key)
 
     def _update_pipeline_last(self, ns: str, pipeline_name: str, *, finished: PipelineExecution | None = None,
                               obs: Any = None) -> None:

@@ -36,6 +36,8 @@ class Metrics:
                                       ["node"], registry=self.registry)
         self.cache_node_evictions = Gauge("translator_cache_node_evictions", "Caches evicted per node (inventory)",
                                           ["node"], registry=self.registry)
+        self.notifications = Counter("translator_notifications_total", "Runs whose notifications were delivered "
+                                     "(sent) or not (failed)", ["result"], registry=self.registry)
         self.ready = False
         self._states: Callable[[], dict[str, int]] | None = None
 

@@ -173,8 +173,8 @@ def test_a_failing_receiver_is_retried_then_recorded_without_blocking_the_run(re
             assert ex["status"]["executionState"] == "Success"
             cond = _notified(system, "web-1")
             assert cond["status"] == "False" and cond["reason"] == "DeliveryFailed"
-            assert "HTTP 500" in cond["message"] and "'bad' is not a JSON object" in cond["message"] and "no notifier 'missing'" \
-                in cond["message"]
+            assert "HTTP 500" in cond["message"] and "'bad' is not a JSON object" in cond["message"]
+            assert "no notifier 'missing'" in cond["message"]
             assert receiver.fail == 97  # three attempts
         finally:
             system.close()

@@ -268,10 +268,13 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
                    "Every replica serves them, leader or not.")
 @click.option("--webhook-secret", envvar="TRANSLATOR_WEBHOOK_SECRET", default="",
               help="Secret webhooks are signed with (env TRANSLATOR_WEBHOOK_SECRET).")
+@click.option("--webhook-url", envvar="TRANSLATOR_WEBHOOK_URL", default="",
+              help="The receiver's external base URL (https://ci.example.com): with it, GitHub/GitLab repository "
+                   "webhooks are created and deleted as Pipelines' triggers change.")
 def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...], default_engine: str,
                workers: int, metrics_port: int, leader_elect: bool, lease_namespace: str, lease_name: str,
                log_level: str, provision_deadline: float, engine_lost_deadline: float, webhook_port: int,
-               webhook_secret: str) -> None:
+               webhook_secret: str, webhook_url: str) -> None:
     """Run the controller: watch Pipelines and PipelineExecutions, drive runs through their engine."""
     import signal
     import threading
@@ -286,7 +289,8 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     names = [n for item in namespaces for n in item.split()]
     config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers,
                               provision_deadline_seconds=provision_deadline,
-                              engine_lost_seconds=engine_lost_deadline)
+                              engine_lost_seconds=engine_lost_deadline, webhook_url=webhook_url,
+                              webhook_secret=webhook_secret)
     metrics = Metrics()
     current: list[Controller] = []
     metrics.watch_states(lambda: _count_states(current[-1]) if current else {})

@@ -215,6 +215,7 @@ class PipelineStatus(APIModel):
     last_run_state: State | None = Field(default=None, description="State of the newest run.")
     last_started: str = Field(default="", description="When the newest run started, RFC 3339.")
     webhook_id: str = Field(default="", description="Id of the repository webhook, once created.")
+    webhook_events: str = Field(default="", description="The events that webhook was created for (push,pr,tag).")
     last_run_request: str = Field(
         default="", description="The last `devops.cubepaas.io/run` annotation value acted on.",
     )

@@ -40,8 +40,9 @@ from translator.api.resources_types import (
 from translator.api.states import ConditionType, State
 from translator.compiler.conditions import constraint_matches
 from translator.compiler.context import ExecutionContext
+from translator.compiler.names import dns_label
 from translator.compiler.plan import CompileError, Plan, build_plan
-from translator.controller import notify, runs, triggers
+from translator.controller import notify, providers, runs, triggers
 from translator.controller.cacheindex import CacheIndex
 from translator.controller.informer import Informer
 from translator.controller.metrics import Metrics
@@ -76,6 +77,9 @@ class ControllerConfig:
     default_engine: str = "argo"
     workers: int = 4
     metrics_port: int | None = None
+    webhook_url: str = ""  # the receiver's external base URL: repository webhooks are created pointing there
+    webhook_secret: str = ""
+    repository_resync_seconds: float = 1800.0
     provision_deadline_seconds: float = PROVISION_DEADLINE_SECONDS  # engine refusing to start a run
     engine_lost_seconds: float = PROVISION_DEADLINE_SECONDS  # engine unreachable while a run is Building
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
@@ -126,6 +130,8 @@ class Controller:
                                   handler=self._on_workflow)
         self.pipelines = Informer(kube, plural="pipelines", group=GROUP, version=VERSION, namespaces=ns,
                                   handler=lambda _k, o: self.queue.add(("pipeline", *_key(o))))
+        self.credentials = Informer(kube, plural="sourcecodecredentials", group=GROUP, version=VERSION,
+                                    namespaces=ns, handler=lambda _k, o: self.queue.add(("credential", *_key(o))))
         self.cache_index = CacheIndex()
         self.inventories = Informer(kube, plural="cacheinventories", group=GROUP, version=VERSION,
                                     handler=self._on_inventory)
@@ -165,8 +171,8 @@ class Controller:
     # ------------------------------------------------------------------ lifecycle
 
     def informers(self) -> list[Informer]:
-        return [self.namespace_informer, self.settings, self.pipelines, self.inventories, self.workflows,
-                self.executions, *self.managed]
+        return [self.namespace_informer, self.settings, self.credentials, self.pipelines, self.inventories,
+                self.workflows, self.executions, *self.managed]
 
     def start(self) -> Controller:
         for inf in self.informers():
@@ -202,6 +208,8 @@ class Controller:
                     self.reconcile_pipeline(ns, name)
                 elif kind == "setting":
                     self.reconcile_setting(ns, name)
+                elif kind == "credential":
+                    self.reconcile_credential(ns, name)
             except Exception:  # one bad object never stops the loop for the others
                 context: dict[str, str] = {"namespace": ns, kind if kind != "setting" else "key": name}
                 if kind == "execution":
@@ -877,6 +885,8 @@ class Controller:
         obj = self._pipeline(namespace, name) or obj
         self._schedule(namespace, name, obj)
         obj = self._pipeline(namespace, name) or obj
+        self._sync_repository_hook(namespace, name, obj)
+        obj = self._pipeline(namespace, name) or obj
         token = (obj["metadata"].get("annotations") or {}).get(runs.RUN_ANNOTATION)
         if not token or token == (obj.get("status") or {}).get("lastRunRequest"):
             return
@@ -927,6 +937,111 @@ class Controller:
         if following is not None:
             wait = (following - self.clock()).total_seconds()
             self.queue.add_after(("pipeline", namespace, name), max(0.05, wait))
+
+    # ------------------------------------------------------------------ providers
+
+    def _provider(self, ns: str, credential: dict[str, Any]) -> Any:
+        spec = credential.get("spec") or {}
+        kind = spec.get("sourceCodeType", "")
+        if kind not in ("github", "gitlab"):
+            return None
+        import base64
+
+        secret = self.kube.call(self.kube.core.read_namespaced_secret, spec.get("secretName", ""), ns)
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        token = data.get("token") or data.get("password") or ""
+        configs = [c for c in self.kube.list("sourcecodeproviderconfigs", ns)["items"]
+                   if (c.get("spec") or {}).get("type") == kind and (c.get("spec") or {}).get("enabled", True)]
+        cspec = (configs[0].get("spec") or {}) if configs else {}
+        return providers.client_for(kind, token, cspec.get("hostname", ""), cspec.get("apiUrl", ""))
+
+    def reconcile_credential(self, ns: str, name: str) -> None:
+        """The credential's repositories as SourceCodeRepository objects (owned by it), resynced."""
+        credential = self.credentials.get(ns, name)
+        if credential is None:
+            return
+        key = ("credential", ns, name)
+        try:
+            provider = self._provider(ns, credential)
+            if provider is None:
+                return
+            repos = provider.list_repos()
+        except (providers.ProviderError, client.ApiException) as exc:
+            log.warning("repositories not listed: %s", getattr(exc, "message", exc),
+                        extra={"namespace": ns, "credential": name})
+            self.queue.add_after(key, 60.0)
+            return
+        label = "devops.cubepaas.io/credential"
+        existing = {o["metadata"]["name"]: o for o in
+                    self.kube.list("sourcecoderepositories", ns, label_selector=f"{label}={name}")["items"]}
+        owner = {"apiVersion": API_VERSION, "kind": "SourceCodeCredential", "name": name,
+                 "uid": credential["metadata"].get("uid", ""), "controller": True}
+        wanted = set()
+        for repo in repos:
+            rname = dns_label(f"{name}-{repo.full_name.replace('/', '-').lower()}", max_length=253)
+            wanted.add(rname)
+            spec = {"sourceCodeType": credential["spec"]["sourceCodeType"], "url": repo.url,
+                    "sourceCodeCredentialName": name, "defaultBranch": repo.default_branch,
+                    "language": repo.language,
+                    "permissions": {"pull": repo.pull, "push": repo.push, "admin": repo.admin}}
+            current = existing.get(rname)
+            if current is None:
+                self.kube.create("sourcecoderepositories", ns, {
+                    "apiVersion": API_VERSION, "kind": "SourceCodeRepository",
+                    "metadata": {"name": rname, "labels": {label: name}, "ownerReferences": [owner]}, "spec": spec})
+            elif current.get("spec") != spec:
+                self.kube.replace("sourcecoderepositories", ns, rname, {**current, "spec": spec})
+        for stale in set(existing) - wanted:
+            try:
+                self.kube.call(self.kube.custom.delete_namespaced_custom_object, GROUP, VERSION, ns,
+                               "sourcecoderepositories", stale)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+        self.queue.add_after(key, self.config.repository_resync_seconds)
+
+    def _sync_repository_hook(self, ns: str, name: str, pipeline: dict[str, Any]) -> None:
+        """Create the repository's webhook when the Pipeline has webhook triggers, delete it when not."""
+        spec, status = pipeline.get("spec") or {}, pipeline.get("status") or {}
+        credential_name = spec.get("sourceCodeCredentialName") or ""
+        if not credential_name or not self.config.webhook_url:
+            return
+        flags = [f for f, on in (("push", spec.get("triggerWebhookPush", True)),
+                                 ("pr", spec.get("triggerWebhookPr", False)),
+                                 ("tag", spec.get("triggerWebhookTag", False))) if on]
+        wanted_events = ",".join(flags)
+        if status.get("webhookId") and status.get("webhookEvents") == wanted_events:
+            return
+        if not status.get("webhookId") and not flags:
+            return
+        try:
+            credential = self.kube.get("sourcecodecredentials", ns, credential_name)
+            provider = self._provider(ns, credential)
+            if provider is None:
+                return
+            repo_url = spec.get("repositoryUrl", "")
+            if status.get("webhookId"):
+                provider.delete_hook(repo_url, status["webhookId"])
+            hook_id = ""
+            if flags:
+                kind = credential["spec"]["sourceCodeType"]
+                url = f"{self.config.webhook_url.rstrip('/')}/hooks/{kind}?pipeline={ns}/{name}"
+                hook_id = provider.create_hook(repo_url, url, self.config.webhook_secret, push="push" in flags,
+                                               pr="pr" in flags, tag="tag" in flags)
+        except (providers.ProviderError, client.ApiException) as exc:
+            log.warning("repository webhook not synced: %s", getattr(exc, "message", exc),
+                        extra={"namespace": ns, "pipeline": name})
+            self.queue.add_after(("pipeline", ns, name), 60.0)
+            return
+        written = update_with_retry(
+            lambda: self.kube.get("pipelines", ns, name),
+            lambda cur: {**cur, "status": {**(cur.get("status") or {}), "webhookId": hook_id,
+                                           "webhookEvents": wanted_events if hook_id else ""}},
+            lambda body: self.kube.replace_status("pipelines", ns, name, body),
+        )
+        if written is not None:
+            with self.pipelines.lock:
+                self.pipelines.cache[(ns, name)] = written
 
     def reconcile_setting(self, namespace: str, name: str) -> None:
         obj = self.settings.get(namespace, name)

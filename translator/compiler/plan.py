@@ -119,6 +119,8 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
             f"branch {ctx.branch!r} does not match the pipeline's top-level `branch`; no run is created"
         )
     variables = cicd_env(ctx)
+    if setting.local_registry:  # Rancher set it in every step: deploy steps refer to what was built
+        variables["CICD_LOCAL_REGISTRY"] = setting.local_registry
     stages = list(config.stages)
     first = stages[0].steps[0] if stages and stages[0].steps else None
     has_clone = first is not None and first.source_code_config is not None

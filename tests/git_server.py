@@ -13,15 +13,19 @@ from typing import Any
 from urllib.parse import urlparse
 
 
+def _git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
 def make_repo(root: Path, name: str, files: dict[str, str], branch: str = "master") -> tuple[Path, str]:
     """A bare repository `root/<name>.git` whose `branch` holds `files`; returns (path, commit)."""
     work = root / f"{name}-work"
     work.mkdir(parents=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x"}
 
     def git(*args: str, cwd: Path = work) -> str:
-        return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+        return _git(*args, cwd=cwd)
 
     git("init", "-q", "-b", branch)
     for rel, text in files.items():
@@ -36,11 +40,9 @@ def make_repo(root: Path, name: str, files: dict[str, str], branch: str = "maste
 
 def add_commit(bare: Path, branch: str, files: dict[str, str]) -> str:
     work = bare.parent / f"{bare.stem}-work"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x"}
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+        return _git(*args, cwd=work)
 
     git("checkout", "-q", "-B", branch)
     for rel, text in files.items():

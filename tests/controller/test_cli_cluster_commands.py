@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from click.testing import CliRunner
 
 from tests.controller.harness import System
-from tests.kube_double.server import KubeDouble
 from translator.cli import main
-
-
-@pytest.fixture
-def system() -> Iterator[System]:
-    with KubeDouble() as kube:
-        sys_ = System(kube)
-        sys_.start_controller()
-        try:
-            yield sys_
-        finally:
-            sys_.close()
 
 
 def cli(system: System, *args: str) -> tuple[int, str]:

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.controller.harness import SIMPLE, System, wait_for
-from tests.kube_double.server import KubeDouble
 from translator.controller import runs
-
-
-@pytest.fixture
-def system() -> Iterator[System]:
-    with KubeDouble() as kube:
-        sys_ = System(kube)
-        sys_.start_controller()
-        try:
-            yield sys_
-        finally:
-            sys_.close()
 
 
 def test_apply_run_success_with_every_stage_and_step_timed(system: System) -> None:

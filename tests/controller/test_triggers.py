@@ -9,7 +9,6 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,24 +17,12 @@ import pytest
 
 from tests.controller.harness import SIMPLE, System, wait_for
 from tests.git_server import GitServer, add_commit, make_repo
-from tests.kube_double.server import KubeDouble
 from translator.controller.manager import Controller, ControllerConfig
 from translator.controller.triggers import WebhookReceiver, due_cron, normalize_url
 from translator.kubeclient import update_with_retry
 
 SECRET = "hook-secret"
 REPO = "https://github.com/acme/web.git"
-
-
-@pytest.fixture
-def system() -> Iterator[System]:
-    with KubeDouble() as kube:
-        sys_ = System(kube)
-        sys_.start_controller()
-        try:
-            yield sys_
-        finally:
-            sys_.close()
 
 
 def _receiver(system: System) -> WebhookReceiver:

@@ -4,6 +4,7 @@ double for Jenkins, a real S3 server for the archived logs."""
 from __future__ import annotations
 
 import base64
+from xml.etree import ElementTree
 import re
 import time
 from collections.abc import Iterator
@@ -318,5 +319,69 @@ def test_a_slow_jenkins_is_waited_for_not_fatal(jenkins: JenkinsDouble) -> None:
             assert cond["reason"] == "JenkinsUnavailable" and "did not answer" in cond["message"]
             jenkins.state.slow_seconds = 0.0
             system.wait_state("web-1", "Success", timeout=30)
+        finally:
+            system.close()
+
+
+CACHED = {"stages": [{"name": "Build", "cache": {"paths": ["/root/.m2"]},
+                      "steps": [{"runScriptConfig": {"image": "maven", "shellScript": "mvn package"}}]}]}
+
+
+def _holder(system: System, node: str) -> None:
+    from datetime import UTC, datetime
+
+    kube = system.kube
+    body = kube.call(kube.custom.create_cluster_custom_object, "devops.cubepaas.io", "v1alpha1", "cacheinventories",
+                     {"apiVersion": "devops.cubepaas.io/v1alpha1", "kind": "CacheInventory",
+                      "metadata": {"name": node}})
+    body["status"] = {"node": node, "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      "caches": [{"pipeline": "team/web", "bytes": 10, "lastUsed": "2026-11-25T00:00:00Z"}]}
+    kube.call(kube.custom.replace_cluster_custom_object_status, "devops.cubepaas.io", "v1alpha1", "cacheinventories",
+              node, body)
+
+
+def test_jenkins_agent_pod_carries_the_placement_and_its_node_is_recorded(system: System,
+                                                                        jenkins: JenkinsDouble) -> None:
+    import time as _time
+
+    _holder(system, "node-b")
+    system.apply_pipeline("web", CACHED)
+    wait_for(lambda: system.controller and system.controller.cache_index.lookup("team", "web", _time.time())[0])
+    # the agent pod Jenkins' kubernetes plugin would start, scheduled on the holder
+    system.kube.call(system.kube.core.create_namespaced_pod, "team", {
+        "metadata": {"name": "web-1-agent-x1", "labels": {"jenkins/label": "web-1"}},
+        "spec": {"nodeName": "node-b", "containers": [{"name": "jnlp", "image": "jenkins/inbound-agent"}]}})
+    runs.create_run(system.kube, "team", "web")
+    ex = system.wait_state("web-1", "Success")
+    script = ElementTree.fromstring(jenkins.state.jobs["team-web-1"]).findtext("definition/script") or ""
+    pod_yaml = script.split("yaml: '", 1)[1].split("') {", 1)[0]  # the same terms as on Argo: compiler tests
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in pod_yaml and "- node-b" in pod_yaml
+    assert ex["status"]["cache"]["node"] == "node-b" and ex["status"]["cache"]["result"] == "Hit"
+    assert next(c for c in ex["status"]["conditions"] if c["type"] == "Cached")["reason"] == "CacheHit"
+
+
+def test_jenkins_bounded_wait_gives_up_and_runs_cold(jenkins: JenkinsDouble) -> None:
+    jenkins.state.queue_seconds = 2.5  # the agent pod (required on the holder) does not start in time
+    with KubeDouble() as kube:
+        system = System(kube, engine="jenkins", setting={
+            "jenkins": {"url": jenkins.url, "credentialsSecret": "jenkins-creds"}, "cache": {"waitSeconds": 1}})
+        system.secret("jenkins-creds", {"username": "admin", "token": "secret"})
+        controller = system.start_controller()
+        engine = controller.registry.get("jenkins")
+        assert isinstance(engine, JenkinsEngine)
+        engine.poll_seconds = 0.05
+        try:
+            import time as _time
+
+            _holder(system, "node-b")
+            system.apply_pipeline("web", CACHED)
+            wait_for(lambda: controller.cache_index.lookup("team", "web", _time.time())[0])
+            runs.create_run(system.kube, "team", "web")
+            ex = system.wait_state("web-1", "Success", timeout=30)
+            cond = next(c for c in ex["status"]["conditions"] if c["type"] == "Cached")
+            assert cond["reason"] == "RanCold" and "node-b" in cond["message"]
+            assert ex["status"]["engineRef"]["jenkinsJob"] == "team-web-1-cold"
+            assert any(cancelled for job, _at, cancelled in jenkins.state.queue.values() if job == "team-web-1")
+            assert "team-web-1" not in jenkins.state.builds  # withdrawn before it ever ran
         finally:
             system.close()

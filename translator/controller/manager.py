@@ -583,7 +583,8 @@ class Controller:
         node = next((o.host_node for sid, o in obs.steps.items() if sid in cached_ids and o.host_node), "") or next(
             (o.host_node for o in obs.steps.values() if o.host_node), "")
         key = ("execution", ex.metadata.namespace, ex.metadata.name)
-        if cache.waiting_since and not node:
+        placed = obs.placed if obs.placed is not None else bool(node)
+        if cache.waiting_since and not placed:
             waited = (self.clock() - _parse_time(cache.waiting_since)).total_seconds()
             if waited < setting.cache.wait_seconds:
                 self.queue.add_after(key, max(0.05, setting.cache.wait_seconds - waited))
@@ -603,12 +604,17 @@ class Controller:
                         f"{setting.cache.wait_seconds} s: it runs cold on any node"), now=now)
             self.metrics.cache_waits.labels(result="gave_up").inc()
             return
+        if placed and cache.waiting_since:
+            self.metrics.cache_waits.labels(result="placed").inc()
+            cache.waited_seconds = int((self.clock() - _parse_time(cache.waiting_since)).total_seconds())
+            cache.waiting_since = ""
+            if not node:  # placed by the required affinity: on a holder, whichever
+                cache.result = "Hit"
+                set_condition(status, Condition(type=ConditionType.CACHED, status="True", reason="CacheHit",
+                                                message="ran on a node holding the cache"), now=now)
         if node and not cache.node:
             hit = node in cache.holders
-            if cache.waiting_since:
-                self.metrics.cache_waits.labels(result="placed").inc()
-                cache.waited_seconds = int((self.clock() - _parse_time(cache.waiting_since)).total_seconds())
-            cache.node, cache.result, cache.waiting_since = node, "Hit" if hit else "Miss", ""
+            cache.node, cache.result = node, "Hit" if hit else "Miss"
             if hit:
                 cond = Condition(type=ConditionType.CACHED, status="True", reason="CacheHit",
                                  message=f"ran on {node}, which holds the cache")

@@ -165,7 +165,8 @@ class JenkinsEngine:
         if node:  # wfapi names the agent, not the Kubernetes node: the agent pod says where it ran
             obs = dataclasses.replace(obs, steps={k: dataclasses.replace(v, host_node=v.host_node or node)
                                                   for k, v in obs.steps.items()})
-        return dataclasses.replace(obs, number=number)
+        # a stage in wfapi means the agent pod runs: the build has its node
+        return dataclasses.replace(obs, number=number, placed=bool(obs.steps))
 
     def _agent_node(self, namespace: str, job: str) -> str:
         """The node of the build's agent pod (label `jenkins/label=<run name>`), once known."""

@@ -63,6 +63,7 @@ class WorkflowObservation:
     steps: dict[str, StepObservation]  # by DAG task name
     shutdown: str = ""
     number: int = 0  # the engine's build number, where it has one (Jenkins)
+    placed: bool | None = None  # the run got a node; None: judge by the steps' host nodes
 
     @property
     def finished(self) -> bool:

@@ -4,11 +4,11 @@ double for Jenkins, a real S3 server for the archived logs."""
 from __future__ import annotations
 
 import base64
-from xml.etree import ElementTree
 import re
 import time
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 

@@ -352,7 +352,7 @@ def _count_states(ctrl: Any) -> dict[str, int]:
 def logs(execution: str, stage: str | None, step: int | None, follow: bool, kubeconfig: str | None,
          context: str | None, namespace: str) -> None:
     """Print the logs of EXECUTION's steps: live from a running step, from the archive once it ended."""
-    from translator.logview import LogError, LogViewer
+    from translator.controller.logs import LogError, LogViewer
 
     viewer = LogViewer(_kube(kubeconfig, context), namespace)
 

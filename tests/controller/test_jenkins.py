@@ -18,7 +18,7 @@ from tests.kube_double.server import KubeDouble
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 from translator.controller import runs
 from translator.engines.jenkins import JenkinsEngine
-from translator.logstore import log_key
+from translator.logs.archive import log_key
 
 
 @pytest.fixture

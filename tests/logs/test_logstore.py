@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
-from translator.logstore import LogStore, LogStoreError, log_key, store_from_secret
+from translator.logs.archive import LogStore, LogStoreError, log_key, store_from_secret
 
 
 def _store(server: S3Server, bucket: str | None = None, **kw: str) -> LogStore:

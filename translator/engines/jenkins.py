@@ -4,7 +4,7 @@ Jenkins has no watch, so the controller polls a Building Jenkins execution every
 `poll_seconds`; each poll costs one request (`wfapi/describe`) once the build number is known.
 Submitting again after a crash finds the job's queued or running build instead of starting a
 second one. Finished steps' logs are copied to the log store under the key layout Argo's
-archiving uses (`translator.logstore`).
+archiving uses (`translator.logs.archive`).
 
 The server is the setting's `jenkins.url` with the `username`/`token` of its
 `credentialsSecret`; with no URL, the Jenkins the namespace preparation deployed
@@ -30,7 +30,7 @@ from translator.engines import jenkins_server
 from translator.engines.base import EngineError, RunObservation
 from translator.engines.jenkins_client import JenkinsClient, JenkinsError
 from translator.kubeclient import Kube
-from translator.logstore import LogStore, LogStoreError, log_key, store_from_secret
+from translator.logs.archive import LogStore, LogStoreError, log_key, store_from_secret
 from translator.status.argo import WorkflowObservation
 from translator.status.jenkins import observe
 

@@ -23,7 +23,7 @@ from translator.engines.argo import ArgoEngine
 from translator.engines.base import EngineError
 from translator.engines.jenkins import JenkinsEngine
 from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, Kube
-from translator.logstore import LOG_FILE, LogStore, LogStoreError, store_from_secret
+from translator.logs.archive import LOG_FILE, LogStore, LogStoreError, store_from_secret
 from translator.status.argo import observe
 
 

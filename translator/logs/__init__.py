@@ -1,0 +1,1 @@
+"""Step logs: the S3/MinIO archive (`archive`)."""

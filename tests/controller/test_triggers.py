@@ -245,3 +245,20 @@ def test_a_bad_schedule_is_reported_on_the_pipeline(system: System) -> None:
     system.apply_pipeline("web", cron={"schedule": "61 * * * *"})
     pipeline = system.pipeline_when("web", lambda st: st.get("cronMessage"))
     assert "spec.cron.schedule" in pipeline["status"]["cronMessage"]
+
+
+def test_an_api_failure_answers_503_so_the_delivery_can_be_retried(system: System) -> None:
+    system.apply_pipeline("web", repositoryUrl=REPO)
+    receiver = _receiver(system)
+    original = receiver.kube.create
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        from kubernetes import client
+
+        raise client.ApiException(status=500, reason="etcd timeout")
+
+    receiver.kube.create = refuse  # type: ignore[method-assign]
+    result = receiver.handle("/hooks/github", *_github("push", _push(), "d-503"))
+    assert result.status == 503 and "deliver again" in result.message
+    receiver.kube.create = original  # type: ignore[method-assign]
+    assert receiver.handle("/hooks/github", *_github("push", _push(), "d-503")).status == 201

@@ -259,7 +259,13 @@ class WebhookReceiver:
         for pipeline in chosen:
             ns = pipeline["metadata"]["namespace"]
             body_ = execution_for_event(ns, pipeline, event)
-            if create_once(self.kube, ns, body_):
+            try:
+                made = create_once(self.kube, ns, body_)
+            except client.ApiException as exc:  # the sender may deliver again: the name keeps it once
+                log.warning("webhook run not created: API %s", exc.status, extra={"delivery": event.delivery})
+                return WebhookResult(503, f"the run could not be created ({exc.status} {exc.reason}); "
+                                          "deliver again", tuple(created))
+            if made:
                 created.append(f"{ns}/{body_['metadata']['name']}")
                 log.info("webhook run created", extra={"delivery": event.delivery, "execution": created[-1]})
             else:

@@ -255,7 +255,7 @@ class WebhookReceiver:
                 continue
             if wants(pipeline, event):
                 chosen.append(pipeline)
-        created = []
+        created: list[str] = []
         for pipeline in chosen:
             ns = pipeline["metadata"]["namespace"]
             body_ = execution_for_event(ns, pipeline, event)

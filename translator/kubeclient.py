@@ -7,6 +7,7 @@ because the caller must re-read and re-decide (see `update_with_retry`).
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ class Kube:
                 raise
 
         return attempt()
+
+    def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """A Secret's data, decoded (ApiException when it cannot be read, 404 when absent)."""
+        secret = self.call(self.core.read_namespaced_secret, name, namespace)
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
     # custom objects of our group
     def get(self, plural: str, namespace: str, name: str, *, group: str = GROUP,

@@ -117,12 +117,8 @@ class LogViewer:
             return None
         data: dict[str, str] = {}
         if logs.credentials_secret:
-            import base64
-
             try:
-                secret = self.kube.call(self.kube.core.read_namespaced_secret, logs.credentials_secret,
-                                        self.namespace)
-                data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+                data = self.kube.secret_data(self.namespace, logs.credentials_secret)
             except client.ApiException as exc:
                 raise LogError(f"cannot read the log store's Secret {logs.credentials_secret}: {exc.reason}") from None
         return store_from_secret(logs.endpoint, logs.bucket, data, insecure=logs.insecure)

@@ -476,13 +476,9 @@ class Controller:
             return None
         try:
             credential = self.kube.get("sourcecodecredentials", ns, name)
-            secret_name = credential["spec"].get("secretName", "")
-            secret = self.kube.call(self.kube.core.read_namespaced_secret, secret_name, ns)
+            data = self.kube.secret_data(ns, credential["spec"].get("secretName", ""))
         except client.ApiException as exc:
             raise SourceError(f"the SourceCodeCredential {name!r} or its Secret cannot be read ({exc.status})") from exc
-        import base64
-
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
         return GitCredentials.from_secret(data, credential["spec"].get("userName", ""))
 
     def _admit(self, obj: dict[str, Any], ex: PipelineExecution) -> None:
@@ -789,10 +785,7 @@ class Controller:
             setting = self.setting_for(ns, pspec)
             notifiers: dict[str, str] = {}
             try:
-                secret = self.kube.call(self.kube.core.read_namespaced_secret, setting.notifiers_secret, ns)
-                import base64
-
-                notifiers = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+                notifiers = self.kube.secret_data(ns, setting.notifiers_secret)
             except client.ApiException as exc:
                 if exc.status != 404:
                     raise
@@ -951,10 +944,7 @@ class Controller:
         kind = spec.get("sourceCodeType", "")
         if kind not in ("github", "gitlab"):
             return None
-        import base64
-
-        secret = self.kube.call(self.kube.core.read_namespaced_secret, spec.get("secretName", ""), ns)
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        data = self.kube.secret_data(ns, spec.get("secretName", ""))
         token = data.get("token") or data.get("password") or ""
         configs = [c for c in self.kube.list("sourcecodeproviderconfigs", ns)["items"]
                    if (c.get("spec") or {}).get("type") == kind and (c.get("spec") or {}).get("enabled", True)]

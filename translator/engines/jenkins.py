@@ -13,7 +13,6 @@ The server is the setting's `jenkins.url` with the `username`/`token` of its
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import threading
 from collections.abc import Iterator
@@ -60,14 +59,11 @@ class JenkinsEngine:
 
     def _secret(self, namespace: str, name: str) -> dict[str, str]:
         try:
-            secret = self.kube.call(self.kube.core.read_namespaced_secret, name, namespace)
+            return self.kube.secret_data(namespace, name)
         except client.ApiException as exc:
             if exc.status == 404:
                 raise EngineError("SecretNotFound", f"Secret {namespace}/{name} does not exist") from exc
             raise
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-        data.update(secret.string_data or {})
-        return data
 
     def client_for(self, namespace: str, setting: PipelineSettingSpec) -> JenkinsClient:
         url = setting.jenkins.url or jenkins_server.service_url(namespace)

@@ -163,6 +163,7 @@ class Controller:
         self._provision_started: dict[tuple[str, str], float] = {}
         self._unreachable_since: dict[tuple[str, str], float] = {}
         self._notifying: set[tuple[str, str]] = set()
+        self._notify_skipped: set[tuple[str, str]] = set()
         self._notify_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="notify")
         self.deliverer = notify.Deliverer()
         self._threads: list[threading.Thread] = []
@@ -750,9 +751,15 @@ class Controller:
             return
         if any(c.type is ConditionType.NOTIFIED for c in ex.status.conditions):
             return
-        if not notify.wanted(config.notification, ex.status.execution_state, self._previous_state(ex)):
-            return
         key = (ex.metadata.namespace, ex.metadata.name)
+        if key in self._notify_skipped:
+            return  # decided once: not every reconcile of a finished run scans its pipeline's runs again
+        if not notify.wanted(config.notification, ex.status.execution_state, self._previous_state(ex)):
+            with self._locks_guard:
+                if len(self._notify_skipped) > 100_000:
+                    self._notify_skipped.clear()
+                self._notify_skipped.add(key)
+            return
         with self._locks_guard:
             if key in self._notifying:
                 return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +44,9 @@ def _engine_error(exc: JenkinsError, doing: str, url: str) -> EngineError:
     return EngineError("JenkinsError", f"{doing}: {exc.message}", retryable=False)
 
 
+SECRET_TTL = 60.0  # a rotated credentials Secret is picked up within a minute
+
+
 class JenkinsEngine:
     name = EngineName.JENKINS.value
     poll_seconds = 2.0
@@ -53,17 +57,24 @@ class JenkinsEngine:
         self._clients: dict[tuple[str, str, str], JenkinsClient] = {}
         self._stopped: set[tuple[str, int]] = set()
         self._agent_nodes: dict[str, str] = {}
+        self._secrets: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
 
     def _secret(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's data, re-read at most every SECRET_TTL seconds (observe runs every poll)."""
+        cached = self._secrets.get((namespace, name))
+        if cached is not None and time.monotonic() - cached[0] < SECRET_TTL:
+            return cached[1]
         try:
-            return self.kube.secret_data(namespace, name)
+            data = self.kube.secret_data(namespace, name)
         except client.ApiException as exc:
             if exc.status == 404:
                 raise EngineError("SecretNotFound", f"Secret {namespace}/{name} does not exist") from exc
             raise
+        self._secrets[(namespace, name)] = (time.monotonic(), data)
+        return data
 
     def client_for(self, namespace: str, setting: PipelineSettingSpec) -> JenkinsClient:
         url = setting.jenkins.url or jenkins_server.service_url(namespace)
@@ -157,7 +168,7 @@ class JenkinsEngine:
         obs = observe(describe, [s.id for s in plan.steps], build_name=f"{job} #{number}")
         if (job, number) in self._stopped and not obs.finished:
             obs = dataclasses.replace(obs, shutdown="Abort")
-        node = self._agent_node(plan.namespace, job) if obs.steps else ""
+        node = self._agent_node(plan.namespace, job) if obs.steps and plan.cached else ""
         if node:  # wfapi names the agent, not the Kubernetes node: the agent pod says where it ran
             obs = dataclasses.replace(obs, steps={k: dataclasses.replace(v, host_node=v.host_node or node)
                                                   for k, v in obs.steps.items()})

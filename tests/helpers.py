@@ -41,10 +41,19 @@ def _forbid_unknown(node: Any) -> Any:
     return node
 
 
-@lru_cache(maxsize=1)
-def argo_json_schema_validator() -> jsonschema.protocols.Validator:
-    """Argo's JSON schema for Workflow, with unknown keys forbidden everywhere."""
-    schema = json.loads(shared_path("argo", "workflow-schema.json").read_text())
+ARGO_VERSIONS = ("v3.6", "v3.7", "v4.0", "v4.1")  # supported; v4.1 is ../shared/argo itself
+
+
+def argo_version_dir(version: str) -> Path:
+    """Where ../shared keeps one Argo version's schema and CRD (v4.1 at the root, the others under versions/)."""
+    parts = ("argo",) if version == ARGO_VERSIONS[-1] else ("argo", "versions", version)
+    return shared_path(*parts)
+
+
+@lru_cache(maxsize=len(ARGO_VERSIONS))
+def argo_json_schema_validator(version: str = ARGO_VERSIONS[-1]) -> jsonschema.protocols.Validator:
+    """One Argo version's JSON schema for Workflow, with unknown keys forbidden everywhere."""
+    schema = json.loads((argo_version_dir(version) / "workflow-schema.json").read_text())
     strict = _forbid_unknown(schema)
     strict.pop("oneOf", None)
     strict["$ref"] = "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"
@@ -70,10 +79,10 @@ def _openapi_to_jsonschema(node: Any) -> Any:
     return node
 
 
-@lru_cache(maxsize=1)
-def argo_crd_validator() -> jsonschema.protocols.Validator:
-    """The full Workflow CRD's openAPIV3Schema (name patterns, 200-item limits) as JSON schema."""
-    crd = yaml.safe_load(shared_path("argo", "argoproj.io_workflows.full-crd.yaml").read_text())
+@lru_cache(maxsize=len(ARGO_VERSIONS))
+def argo_crd_validator(version: str = ARGO_VERSIONS[-1]) -> jsonschema.protocols.Validator:
+    """One version's full Workflow CRD openAPIV3Schema (name patterns, 200-item limits) as JSON schema."""
+    crd = yaml.safe_load((argo_version_dir(version) / "argoproj.io_workflows.full-crd.yaml").read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     converted = _openapi_to_jsonschema(copy.deepcopy(schema))
     converted["properties"]["metadata"] = {"type": "object"}
@@ -100,12 +109,14 @@ def cel_rule_errors(workflow: dict[str, Any]) -> list[str]:
     return errors
 
 
-def argo_schema_errors(workflow: dict[str, Any]) -> list[str]:
-    """Every reason Argo's schemas refuse `workflow`; empty when it is valid."""
-    out = [f"json-schema {'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
-           for e in argo_json_schema_validator().iter_errors(workflow)]
-    out += [f"crd {'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
-            for e in argo_crd_validator().iter_errors(workflow)]
+def argo_schema_errors(workflow: dict[str, Any], versions: tuple[str, ...] = ARGO_VERSIONS) -> list[str]:
+    """Every reason the schemas of each supported Argo version refuse `workflow`; empty when valid."""
+    out = []
+    for version in versions:
+        out += [f"{version} json-schema {'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
+                for e in argo_json_schema_validator(version).iter_errors(workflow)]
+        out += [f"{version} crd {'/'.join(map(str, e.absolute_path))}: {e.message[:300]}"
+                for e in argo_crd_validator(version).iter_errors(workflow)]
     out += cel_rule_errors(workflow)
     name = workflow["metadata"].get("name", "")
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(name) > 63:

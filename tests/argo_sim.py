@@ -7,20 +7,26 @@ and phase; `Skipped` nodes for `when: "false"` (phase Skipped) and for tasks who
 dependencies failed (phase Omitted); fail-fast (no new task after a failure); `spec.shutdown`
 terminating running pods with Argo's message; `Error` for a pod that vanished. It also creates
 the Pod objects (with logs) so the controller can read step logs and placement.
+
+It plays one Argo version (`version`, v3.6 to v4.1) and applies that controller's rules from
+tests/argo_sim_rules.py: refusals at the first reconcile (unknown fields, long names, a mount
+path used twice), the artifact repository (a step that must archive its log with no store
+ends in Error), workspace claims and `volumeClaimGC`, v2 pod names and node ids. Tasks for
+which `execute(workflow, task)` is true run their container command with a real `sh`; their
+exit code decides the step and their output is the pod's log.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from tests import argo_sim_rules as rules
 from tests.kube_double.server import KubeDouble
 from tests.kube_double.store import ApiError
-from translator.status.argo import pod_name
 
 FINISHED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
 STOP_MESSAGE = "Stopped with strategy 'Terminate'"
@@ -31,15 +37,26 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def node_id(workflow: str, node_name: str) -> str:
-    return f"{workflow}-{zlib.crc32(node_name.encode())}"
+node_id = rules.node_id
+
+
+def pod_name(workflow: str, node: dict[str, Any], version: str = "v2") -> str:
+    return rules.pod_name(workflow, node["name"], node.get("templateName", ""), node["id"], version)
 
 
 class ArgoSimulator:
     def __init__(self, kube: KubeDouble, *, nodes: tuple[str, ...] = ("node-a", "node-b", "node-c"),
                  step_seconds: float = 0.05, tick: float = 0.01,
-                 outcome: Callable[[str, str], str] | None = None) -> None:
+                 outcome: Callable[[str, str], str] | None = None, version: str = "v4.1",
+                 artifact_repository: dict[str, Any] | None = None, controller_namespace: str = "argo",
+                 execute: Callable[[str, str], bool] | None = None, pod_names: str = "v2") -> None:
         self.kube = kube
+        self.version = rules.simulated_version(version)
+        self.artifact_repository = artifact_repository  # the controller's configured default; None: none
+        self.controller_namespace = controller_namespace
+        self.execute = execute
+        self.pod_names = pod_names  # the controller's POD_NAMES
+        self.ran: dict[tuple[str, str], tuple[int, str]] = {}  # (workflow, task) -> (exit code, output)
         self.store = kube.store
         self.nodes = nodes
         self.step_seconds = step_seconds
@@ -118,7 +135,8 @@ class ArgoSimulator:
         tname = node["displayName"]
         self._started[(name, tname)] = time.monotonic()
         self.placements.append((name, tname, target))
-        pod = pod_name(name, node)
+        self._maybe_execute(wf, node)
+        pod = pod_name(name, node, self._pod_names(wf))
         try:
             self.store.create(self.pods, ns, {"metadata": {
                 "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
@@ -141,6 +159,9 @@ class ArgoSimulator:
         dag = next(t for t in wf["spec"]["templates"] if t["name"] == wf["spec"]["entrypoint"])
         root_id = name
         if not status.get("phase"):
+            if not self._first_reconcile(new):
+                self.store.replace(self.res, ns, name, new)
+                return
             status.update(phase="Running", startedAt=_stamp())
             nodes[root_id] = {"id": root_id, "name": name, "displayName": name, "type": "DAG",
                               "templateName": dag["name"], "phase": "Running", "startedAt": _stamp(), "children": []}
@@ -192,7 +213,7 @@ class ArgoSimulator:
             if node["phase"] in FINISHED:
                 continue
             node = dict(node)
-            pod = pod_name(name, node)
+            pod = pod_name(name, node, self._pod_names(wf))
             if node["phase"] == "Pending" and not node.get("hostNodeName") and not shutdown:
                 target = next(iter(host)) if host else self._place(wf)
                 if target is not None:
@@ -210,10 +231,11 @@ class ArgoSimulator:
             elif node["phase"] == "Pending":
                 node["phase"] = "Running"
             elif tname not in self.paused and now - self._started.get((name, tname), now) >= self.step_seconds:
-                result = self.outcome(name, tname)
-                node.update(phase=result, finishedAt=_stamp())
-                if result != "Succeeded":
-                    node["message"] = "failed with exit code 1"
+                ended = self._main_ended(wf, task)
+                if ended is not None:
+                    node.update(phase=ended[0], finishedAt=_stamp())
+                    if ended[1]:
+                        node["message"] = ended[1]
             nodes[node["id"]] = node
             by_task[tname] = node
         pods = [n for n in nodes.values() if n.get("boundaryID") == root_id]
@@ -223,6 +245,9 @@ class ArgoSimulator:
             bad = any(n["phase"] in ("Failed", "Error") for n in pods) or shutdown
             phase = "Failed" if bad else "Succeeded"
             status.update(phase=phase, finishedAt=_stamp())
+            status["persistentVolumeClaims"] = rules.collect_claims(self.store, new, phase)
+            if not status["persistentVolumeClaims"]:
+                del status["persistentVolumeClaims"]
             if shutdown:
                 status["message"] = STOP_MESSAGE
             nodes[root_id].update(phase=phase, finishedAt=_stamp())
@@ -248,4 +273,66 @@ class ArgoSimulator:
         with self.store.lock:
             wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
             node = wf["status"]["nodes"][node_id(workflow, f"{workflow}.{task}")]
-            self.store.delete(self.pods, namespace, pod_name(workflow, node))
+            self.store.delete(self.pods, namespace, pod_name(workflow, node, self._pod_names(wf)))
+
+    # ------------------------------------------------------------------ Argo's rules (tests/argo_sim_rules.py)
+
+    def _pod_names(self, wf: dict[str, Any]) -> str:
+        # workflow/util/pod_name.go GetWorkflowPodNameVersion: the Workflow's annotation, else POD_NAMES
+        return (wf["metadata"].get("annotations") or {}).get(rules.POD_NAME_FORMAT) or self.pod_names
+
+    def _first_reconcile(self, new: dict[str, Any]) -> bool:
+        """What the controller does before the first node: False when it ended the Workflow."""
+        status = new["status"]
+        # operator.go operate: setWfPodNamesAnnotation on a new Workflow
+        new["metadata"] = {**new["metadata"], "annotations": {
+            **(new["metadata"].get("annotations") or {}), rules.POD_NAME_FORMAT: self.pod_names}}
+        refused = rules.refusal(new, self.version)
+        if refused:  # markWorkflowFailed
+            status.update(phase="Failed", message=refused, startedAt=_stamp(), finishedAt=_stamp())
+            return False
+        repo, error = rules.resolve_repository(self.store, new, controller_namespace=self.controller_namespace,
+                                               default=self.artifact_repository)
+        if error:  # markWorkflowError
+            status.update(phase="Error", message=error, startedAt=_stamp(), finishedAt=_stamp())
+            return False
+        status["artifactRepositoryRef"] = {"default": repo is self.artifact_repository,
+                                           **({"artifactRepository": repo} if repo is not None else {})}
+        claims = rules.create_claims(self.store, new)
+        if claims:
+            status["persistentVolumeClaims"] = claims
+        return True
+
+    def _template(self, wf: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+        return next(t for t in wf["spec"]["templates"] if t["name"] == task["template"])
+
+    def _maybe_execute(self, wf: dict[str, Any], node: dict[str, Any]) -> None:
+        name, tname = wf["metadata"]["name"], node["displayName"]
+        if self.execute is None or not self.execute(name, tname):
+            return
+        template = next(t for t in wf["spec"]["templates"] if t["name"] == node["templateName"])
+        config_maps = rules.config_maps_of(self.store, wf)
+
+        def run() -> None:
+            self.ran[(name, tname)] = rules.run_container(wf, template, config_maps)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def _main_ended(self, wf: dict[str, Any], task: dict[str, Any]) -> tuple[str, str] | None:
+        """(phase, message) of a step whose main container ended; None while it runs."""
+        name, tname = wf["metadata"]["name"], task["name"]
+        if self.execute is not None and self.execute(name, tname):
+            if (name, tname) not in self.ran:
+                return None
+            code, output = self.ran[(name, tname)]
+            pod = pod_name(name, {"name": f"{name}.{tname}", "templateName": task["template"],
+                                  "id": node_id(name, f"{name}.{tname}")}, self._pod_names(wf))
+            self.store.logs[(wf["metadata"]["namespace"], pod)] = output
+            result = "Succeeded" if code == 0 else "Failed"
+        else:
+            result, code = self.outcome(name, tname), 1
+        if result != "Succeeded":
+            return result, f"Error (exit code {code})"  # operator.go inferFailedReason: main container
+        repo = ((wf.get("status") or {}).get("artifactRepositoryRef") or {}).get("artifactRepository")
+        error = rules.archive_logs_error(wf, self._template(wf, task), repo, self.version)
+        return ("Error", error) if error else ("Succeeded", "")

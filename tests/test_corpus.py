@@ -1,5 +1,6 @@
-"""Every real pipeline file in ../shared/corpus/rancher-pipelines compiles to a schema-valid
-Workflow or is refused with a clear message naming the problem; none raises.
+"""Every real pipeline file in ../shared/corpus/rancher-pipelines compiles to a Workflow that
+every supported Argo version (3.6 to 4.1) accepts, or is refused with a clear message naming
+the problem; none raises.
 
 Reads ../shared in place; skips (saying so) where it is absent.
 """
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import SHARED, argo_schema_errors, shared_path
+from tests.argo_sim_rules import refusal
+from tests.helpers import ARGO_VERSIONS, SHARED, argo_schema_errors, shared_path
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 
@@ -36,7 +38,8 @@ def test_corpus_file_compiles_or_is_refused_cleanly(path: Path) -> None:
                            commit="0" * 40, cache_nodes=("node-a", "node-b"))
     result = compile_text(_read(path), ctx)
     if result.ok:
-        assert argo_schema_errors(result.objects[0]) == []
+        assert argo_schema_errors(result.objects[0]) == []  # v3.6, v3.7, v4.0 and v4.1
+        assert [refusal(result.objects[0], v) for v in ARGO_VERSIONS] == [""] * len(ARGO_VERSIONS)
         return
     assert result.findings, "refused without a reason"
     for finding in result.findings:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import argo_schema_errors, check_golden, example_dirs, load_context, pipeline_file
+from tests.argo_sim_rules import refusal
+from tests.helpers import ARGO_VERSIONS, argo_schema_errors, check_golden, example_dirs, load_context, pipeline_file
 from translator.compiler.compile import compile_text
 
 CASES = example_dirs()
@@ -49,7 +50,8 @@ def test_example(case: Path) -> None:
                          ids=lambda c: c.name)
 def test_example_passes_argo_schemas(case: Path) -> None:
     workflow = next(yaml.safe_load_all((case / "expected" / "argo.yaml").read_text()))
-    assert argo_schema_errors(workflow) == []
+    assert argo_schema_errors(workflow) == []  # v3.6, v3.7, v4.0 and v4.1, unknown keys forbidden
+    assert [refusal(workflow, v) for v in ARGO_VERSIONS] == [""] * len(ARGO_VERSIONS)  # their controllers
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if (c / "expected" / "argo.yaml").exists()],

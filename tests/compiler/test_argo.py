@@ -72,7 +72,7 @@ def test_every_step_is_one_pod_running_its_script_from_the_config_map() -> None:
     wf, cm = _compile(TWO_STAGES)
     for name in ("build-1", "build-2", "ship"):
         container = _templates(wf)[name]["container"]
-        assert container["command"] == ["/bin/sh", f"/translator/scripts/{name}.sh"]
+        assert container["command"] == ["sh", "-xe", f"/translator/scripts/{name}.sh"]
     assert cm["data"]["build-1.sh"] == "echo a"
     assert cm["metadata"]["name"] == "pipeline-1-scripts"
 

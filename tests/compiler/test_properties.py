@@ -1,5 +1,7 @@
 """Property-based: for generated configs, names and scripts the compiler either returns a
-schema-valid Workflow or a validation error, never an exception, and is deterministic."""
+Workflow valid for every supported Argo version (3.6 to 4.1: its schemas, unknown keys
+forbidden, and what its controller refuses) or a validation error, never an exception, and is
+deterministic."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import argo_schema_errors
+from tests.argo_sim_rules import refusal
+from tests.helpers import ARGO_VERSIONS, argo_schema_errors
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 
@@ -47,7 +50,8 @@ def steps(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         step["when"] = draw(when)
     if draw(st.booleans()):
-        step["cache"] = {"paths": draw(st.lists(st.sampled_from(["/c", "rel/dir", "../up", ""]), max_size=2))}
+        step["cache"] = {"paths": draw(st.lists(st.sampled_from(
+            ["/c", "rel/dir", "./rel/dir/", "../up", "", ".", "/workspace", "/c/"]), max_size=3))}
     return step
 
 
@@ -62,12 +66,14 @@ configs = st.fixed_dictionaries(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=configs, branch=st.sampled_from(["master", "dev", "feature/x", "feature/a/b"]),
        event=st.sampled_from(["push", "pull_request", "tag"]),
-       pipeline=st.sampled_from(["p", "a" * 63, "x-y"]), run=st.integers(1, 10**6))
+       pipeline=st.sampled_from(["p", "a" * 63, "x-y"]), run=st.integers(1, 10**6),
+       execution=st.sampled_from(["", "e" * 200 + "-cron-202501011200", "w" * 62 + "-1", "dots.in.name-2"]))
 def test_compiler_is_total_valid_and_deterministic(
-    config: dict[str, Any], branch: str, event: str, pipeline: str, run: int,
+    config: dict[str, Any], branch: str, event: str, pipeline: str, run: int, execution: str,
 ) -> None:
     source = yaml.safe_dump(config, allow_unicode=True)
-    ctx = ExecutionContext(pipeline=pipeline, run=run, branch=branch, event=event, cache_nodes=("n1",))
+    ctx = ExecutionContext(pipeline=pipeline, run=run, branch=branch, event=event, cache_nodes=("n1",),
+                           execution=execution)
     first = compile_text(source, ctx)
     second = compile_text(source, ctx)
     assert [str(f) for f in first.findings] == [str(f) for f in second.findings]
@@ -76,6 +82,7 @@ def test_compiler_is_total_valid_and_deterministic(
         return
     assert first.objects == second.objects
     assert argo_schema_errors(first.objects[0]) == []
+    assert [refusal(first.objects[0], v) for v in ARGO_VERSIONS] == [""] * len(ARGO_VERSIONS)
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,4 +1,5 @@
-"""The scripts translator writes are valid POSIX shell and read user values only from env."""
+"""The scripts translator writes are valid POSIX shell and read user values only from env; every
+script starts the way Jenkins' `sh` step starts it (`sh -xe`, or its own `#!` interpreter)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from tests.argo_sim_rules import run_container
 from translator.compiler import scripts
-from translator.compiler.scripts import answers_to_values, split_catalog_template
+from translator.compiler.scripts import answers_to_values, launch_command, split_catalog_template
 
 TOOL_SCRIPTS = {
     n: getattr(scripts, n) for n in ("CLONE", "APPLY_YAML", "PUBLISH_IMAGE", "PUBLISH_CATALOG", "APPLY_APP")
@@ -47,3 +50,66 @@ def test_answers_nest_dotted_keys_as_strings() -> None:
     values = answers_to_values({"a.b": "1", "a.c": "x", "top": "true", "a": "leaf-loses"})
     assert values == {"a": {"b": "1", "c": "x"}, "top": "true"}
     assert yaml.safe_load(yaml.safe_dump(values)) == values
+
+
+# ---------------------------------------------------------------- how a script is started (issue 10, finding 1)
+
+
+def _step(script: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, str | None]]:
+    """The compiled Workflow, the step's template and the ConfigMaps it mounts."""
+    from translator.compiler.compile import compile_text
+    from translator.compiler.context import ExecutionContext
+
+    text = yaml.safe_dump({"stages": [{"name": "s", "steps": [
+        {"runScriptConfig": {"image": "alpine", "shellScript": script}}]}]})
+    result = compile_text(text, ExecutionContext())
+    assert result.ok, [str(f) for f in result.findings]
+    wf, cm = result.objects
+    template = next(t for t in wf["spec"]["templates"] if t["name"] == "s")
+    return wf, template, {cm["metadata"]["name"]: cm["data"]}
+
+
+def test_a_script_whose_first_command_fails_fails_the_step() -> None:
+    """Run as the container would (tests/argo_sim_rules.run_container: the command, a real sh)."""
+    wf, template, config_maps = _step("false\necho still-running\n")
+    code, log = run_container(wf, template, config_maps)
+    assert code == 1, log
+    assert "still-running" not in log
+    assert "+ false" in log  # -x: every command is in the step's log, as on Jenkins
+
+
+def test_a_passing_script_is_traced_in_the_log() -> None:
+    wf, template, config_maps = _step('echo "hello $CICD_EXECUTION_SEQUENCE"\n')
+    code, log = run_container(wf, template, config_maps)
+    assert code == 0 and log.startswith("+ echo ") and log.endswith("\nhello 1\n")
+
+
+def test_a_script_starting_with_a_shebang_is_run_by_its_interpreter() -> None:
+    wf, template, config_maps = _step("#!/usr/bin/env python3\nimport sys\nprint('python', sys.version_info[0])\n")
+    assert template["container"]["command"] == ["/translator/scripts/s.sh"]
+    code, log = run_container(wf, template, config_maps)
+    assert (code, log) == (0, "python 3\n")
+    wf, template, config_maps = _step("#!/bin/sh\nfalse\necho no -e here\n")  # durable-task: no -xe either
+    assert run_container(wf, template, config_maps) == (0, "no -e here\n")
+
+
+@pytest.mark.parametrize(("script", "command"), [
+    ("make", ["sh", "-xe", "/s.sh"]),
+    (" #!/bin/bash\nmake", ["sh", "-xe", "/s.sh"]),  # Rancher's leading space: never a shebang
+    ("\n#!/bin/bash", ["sh", "-xe", "/s.sh"]),
+    ("#!/bin/bash\nmake", ["/s.sh"]),
+    ("#!", ["/s.sh"]),
+])
+def test_launch_rule_is_durable_tasks(script: str, command: list[str]) -> None:
+    """durable-task BourneShellScript: `sh -xe` unless the text starts with `#!`."""
+    assert launch_command(script, "/s.sh") == command
+
+
+def test_tool_steps_start_the_same_way() -> None:
+    from translator.compiler.compile import compile_text
+    from translator.compiler.context import ExecutionContext
+
+    text = "stages:\n- name: s\n  steps:\n  - applyYamlConfig: {path: k.yaml}\n"
+    wf = compile_text(text, ExecutionContext()).objects[0]
+    for t in wf["spec"]["templates"][1:]:
+        assert t["container"]["command"][:2] == ["sh", "-xe"], t["name"]

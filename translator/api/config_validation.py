@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from translator.api import cache_paths
 from translator.api.config_types import (
     EVENTS,
     NOTIFICATION_CONDITIONS,
@@ -462,3 +463,22 @@ def _check_cache(paths: list[str], path: Path, w: _Walker) -> None:
             w.error((*path, "paths", i), f"{p!r}: `..` is not allowed in a cache path")
         elif "\x00" in p or "\n" in p:
             w.error((*path, "paths", i), "control characters are not allowed in a cache path")
+    _check_cache_mounts(paths, path, w)
+
+
+def _check_cache_mounts(paths: list[str], path: Path, w: _Walker) -> None:
+    """Where each path lands in the container (api/cache_paths): not on a mount of ours, not twice."""
+    seen: dict[str, int] = {}
+    for i, p in enumerate(paths):
+        if not p.strip() or ".." in p.replace("\\", "/").split("/"):
+            continue  # already reported
+        where = cache_paths.container_path(p)
+        conflict = cache_paths.reserved_conflict(where)
+        if conflict:
+            w.error((*path, "paths", i), f"{p!r} ({where} in the step's container) {conflict}; "
+                                         "cache a directory beside it instead")
+        elif where in seen:
+            w.warn((*path, "paths", i), f"{p!r} is the same directory as paths[{seen[where]}] ({where}); "
+                                        "it is mounted once")
+        else:
+            seen[where] = i

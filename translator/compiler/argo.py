@@ -16,18 +16,39 @@ would read it as template syntax: scripts and generated files live in the Config
 `<execution>-scripts` (mounted at /translator/scripts), and any env value containing `{{` is
 read from that ConfigMap too (`configMapKeyRef`). Images are validated to contain none.
 
+Argo refuses Workflow names over 63 characters (workflow/validate/validate.go,
+`maxCharsInObjectName`) while executions may be named up to 253, so the Workflow is named
+`workflow_name()`: the execution's name when it fits, else its first 54 characters and a hash
+of the whole name; the full name is kept in the annotation `devops.cubepaas.io/execution`
+(the label of that name holds `label_value()` of it). The ConfigMap is named the same way.
+
+Each step container runs its script with `scripts.launch_command` (`sh -xe`, or the file
+itself when it starts with `#!`), as Jenkins does. `spec.archiveLogs` is written only when a
+log store exists: the setting's S3 endpoint (then each template has its `archiveLocation`) or
+an `artifactRepositoryRef` the administrator made; without one Argo's executor fails every
+step ("You need to configure artifact storage"). The workspace claim is deleted when the run
+ends, however it ends (`volumeClaimGC: OnWorkflowCompletion`; Argo's default keeps it for failed
+runs until the TTL). A cached step holds one mutex per cache directory, in the pipeline's own
+namespace (`cache_mutex`), so steps using different directories run in parallel and two teams'
+pipelines of one name never share a lock, even when their Workflows share a namespace. Every
+field used here exists in the schema of each supported Argo version, 3.6 to 4.1
+(`synchronization.mutexes` with `namespace` included).
+
 Stored formats: ConfigMap keys `<step-id>.sh` (the script), the step's extra files by name,
 and `env-<step-id>-<n>` for moved env values. Pod labels `devops.cubepaas.io/stage-index` and
-`/step-index` tie each pod back to its stage and step in the execution's status.
+`/step-index` tie each pod back to its stage and step in the execution's status. Mutex names
+`translator-cache-<pipeline>-<cache key>` (the key of the cache's hostPath directory).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from translator.api.config_types import StepType
+from translator.compiler.names import short_hash
 from translator.compiler.plan import (
     LABEL_PREFIX,
     SCRIPTS_DIR,
@@ -39,9 +60,14 @@ from translator.compiler.plan import (
     log_prefix,
 )
 from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes
+from translator.compiler.scripts import launch_command
 
 ENTRYPOINT = "pipeline"
 MAX_TEMPLATES = 200  # Argo's CRD: templates maxItems, the DAG template included
+MAX_NAME = 63  # argo-workflows workflow/validate/validate.go: maxCharsInObjectName
+VOLUME_CLAIM_GC = "OnWorkflowCompletion"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -53,8 +79,23 @@ class ArgoOutput:
         return [self.workflow, self.config_map]
 
 
-def scripts_config_map_name(execution: str) -> str:
-    return f"{execution}-scripts"
+def bounded_name(name: str, suffix: str = "") -> str:
+    """`name + suffix` when it is a DNS label of at most 63 characters; else a deterministic one
+    that is: the start of `name` (made DNS-safe), 8 hex digits of the whole name's hash, `suffix`."""
+    full = name + suffix
+    if len(full) <= MAX_NAME and _DNS_LABEL.fullmatch(full):
+        return full
+    head = _NOT_DNS.sub("-", name.lower())[: MAX_NAME - 9 - len(suffix)].strip("-")
+    return f"{head}-{short_hash(full)}{suffix}" if head else f"{short_hash(full)}{suffix}"
+
+
+def workflow_name(plan: Plan) -> str:
+    """The name of the run's Workflow (stored format: the engine finds its Workflow by it)."""
+    return bounded_name(plan.object_name)
+
+
+def scripts_config_map_name(workflow: str) -> str:
+    return bounded_name(workflow, "-scripts")
 
 
 def render(plan: Plan) -> ArgoOutput:
@@ -67,12 +108,16 @@ def render(plan: Plan) -> ArgoOutput:
     setting = plan.setting
     argo = setting.argo
     namespace = argo.namespace or plan.namespace
-    cm_name = scripts_config_map_name(plan.object_name)
+    name = workflow_name(plan)
+    cm_name = scripts_config_map_name(name)
     data: dict[str, str] = {}
-    templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan.pipeline) for step in steps]
-    if setting.logs.endpoint and argo.archive_logs:
+    templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan) for step in steps]
+    log_store = bool(setting.logs.endpoint) and argo.archive_logs
+    if log_store:
         for template, step in zip(templates[1:], steps, strict=True):
             template["archiveLocation"] = _archive_location(plan, step)
+    # argo-workflows workflow/executor SaveLogs: archiving with no repository errors every step
+    archive_logs = log_store or (argo.archive_logs and argo.artifact_repository_ref is not None)
 
     volumes: list[dict[str, Any]] = [
         {"name": "scripts", "configMap": {"name": cm_name, "defaultMode": 0o555}},
@@ -96,24 +141,27 @@ def render(plan: Plan) -> ArgoOutput:
         "affinity": node_affinity(plan),
         "podGC": {"strategy": argo.pod_gc_strategy} if argo.pod_gc_strategy else None,
         "ttlStrategy": {"secondsAfterCompletion": argo.ttl_seconds_after_finished},
-        "archiveLogs": argo.archive_logs,
+        "archiveLogs": True if archive_logs else None,
         "artifactRepositoryRef": (
             {"configMap": argo.artifact_repository_ref.config_map, "key": argo.artifact_repository_ref.key}
             if argo.artifact_repository_ref else None
         ),
         "volumeClaimTemplates": [{"metadata": {"name": "workspace"}, "spec": pvc_spec}],
+        "volumeClaimGC": {"strategy": VOLUME_CLAIM_GC},
         "volumes": volumes,
         "templates": templates,
     }
     # The names users wrote, by task: the Argo UI shows task names, this keeps the originals
     # (annotations of the Workflow's own metadata are not templated by Argo).
     display = {s.id: {"stage": plan.stages[s.stage_index].name, "step": s.display_name} for s in steps}
-    annotations = {**plan.annotations, f"{LABEL_PREFIX}/display-names": json.dumps(display, ensure_ascii=False)}
+    execution = {f"{LABEL_PREFIX}/execution": plan.execution}  # the full name; the label may be shortened
+    annotations = {**plan.annotations, **execution,
+                   f"{LABEL_PREFIX}/display-names": json.dumps(display, ensure_ascii=False)}
     workflow = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
         "metadata": {
-            "name": plan.object_name, "namespace": namespace,
+            "name": name, "namespace": namespace,
             "labels": dict(plan.labels), "annotations": annotations,
         },
         "spec": {k: v for k, v in spec.items() if v not in (None, "", [], {})},
@@ -121,7 +169,8 @@ def render(plan: Plan) -> ArgoOutput:
     config_map = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": cm_name, "namespace": namespace, "labels": dict(plan.labels)},
+        "metadata": {"name": cm_name, "namespace": namespace, "labels": dict(plan.labels),
+                     "annotations": execution},
         "data": dict(sorted(data.items())),
     }
     return ArgoOutput(workflow=workflow, config_map=config_map)
@@ -157,7 +206,7 @@ def _dag(plan: Plan) -> dict[str, Any]:
     return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
 
 
-def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], pipeline: str) -> dict[str, Any]:
+def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], plan: Plan) -> dict[str, Any]:
     data[step.script_file] = step.script
     for name, content in step.files:
         data[name] = content
@@ -183,7 +232,7 @@ def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], pipeline:
     container: dict[str, Any] = {
         "name": "main",
         "image": step.image,
-        "command": ["/bin/sh", f"{SCRIPTS_DIR}/{step.script_file}"],
+        "command": launch_command(step.script, f"{SCRIPTS_DIR}/{step.script_file}"),
         "workingDir": WORKSPACE if step.kind is StepType.SOURCE_CODE else SOURCE_DIR,
         "env": env,
         "resources": {"requests": dict(step.resources["requests"]), "limits": dict(step.resources["limits"])},
@@ -193,12 +242,15 @@ def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], pipeline:
         container["securityContext"] = {"privileged": True}
     template: dict[str, Any] = {"name": step.id, "metadata": {"labels": labels}, "container": container}
     if step.caches:
-        # One writer at a time per pipeline cache: two runs of a pipeline never write the same
-        # cache directory at once (Argo holds the step Pending until the mutex is free).
-        template["synchronization"] = {"mutexes": [{"name": cache_mutex(pipeline)}]}
+        # One writer at a time per cache directory: two steps never write one directory at once
+        # (Argo holds the step Pending until all its mutexes are free, and takes them together).
+        template["synchronization"] = {"mutexes": [
+            {"name": cache_mutex(plan.pipeline, cache.volume_name), "namespace": plan.namespace}
+            for cache in step.caches]}
     return template
 
 
-def cache_mutex(pipeline: str) -> str:
-    """The Argo mutex serialising a pipeline's cached steps (stored format)."""
-    return f"translator-cache-{pipeline}"
+def cache_mutex(pipeline: str, cache_volume: str) -> str:
+    """The Argo mutex of one cache directory of a pipeline (stored format); its namespace is the
+    pipeline's, written beside it (Argo defaults it to the Workflow's)."""
+    return f"translator-cache-{pipeline}-{cache_volume.removeprefix('cache-')}"

@@ -9,9 +9,9 @@ they never see the config models.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field
 
+from translator.api import cache_paths
 from translator.api.config_types import PipelineConfig, SourceCodeConfig, Stage, Step, StepType
 from translator.api.resources_types import PipelineSettingSpec
 from translator.cache.placement import CacheMount, NodePreference, cache_mount, placement
@@ -20,11 +20,11 @@ from translator.compiler.conditions import constraint_matches, when_matches
 from translator.compiler.context import ExecutionContext, cicd_env, substitute
 from translator.compiler.names import label_value, template_name
 
-WORKSPACE = "/workspace"
-SOURCE_DIR = f"{WORKSPACE}/source"
-SCRIPTS_DIR = "/translator/scripts"
-DOCKER_CONFIG_DIR = "/translator/docker"
-GIT_CREDENTIALS_DIR = "/translator/git"
+WORKSPACE = cache_paths.WORKSPACE
+SOURCE_DIR = cache_paths.SOURCE_DIR
+SCRIPTS_DIR = f"{cache_paths.TRANSLATOR_DIR}/scripts"
+DOCKER_CONFIG_DIR = f"{cache_paths.TRANSLATOR_DIR}/docker"
+GIT_CREDENTIALS_DIR = f"{cache_paths.TRANSLATOR_DIR}/git"
 
 LABEL_PREFIX = "devops.cubepaas.io"
 
@@ -219,8 +219,8 @@ def _plan_step(
     cache = step.cache if step.cache is not None else stage_cache
     if cache is not None and setting.cache.enabled and getattr(cache, "enabled", False):
         caches = tuple(
-            cache_mount(setting.cache.host_path_root, ctx.namespace, ctx.pipeline, _container_path(p))
-            for p in dict.fromkeys(cache.paths)  # type: ignore[attr-defined]
+            cache_mount(setting.cache.host_path_root, ctx.namespace, ctx.pipeline, p)
+            for p in _cache_container_paths(cache.paths, si, ti)  # type: ignore[attr-defined]
         )
     tool = scripts.for_step(kind, step, ctx=ctx, setting=setting, variables=variables, step_id=step_id)
     env += [EnvVar(k, v) for k, v in tool.env]
@@ -235,10 +235,16 @@ def _plan_step(
     )
 
 
-def _container_path(path: str) -> str:
-    """Cache paths are absolute in the container, or relative to the checkout."""
-    joined = path if path.startswith("/") else posixpath.join(SOURCE_DIR, path)
-    return posixpath.normpath(joined)
+def _cache_container_paths(paths: list[str], si: int, ti: int) -> list[str]:
+    """Each cache's container path, normalised first and then de-duplicated (one mount per
+    directory). The validator already refused paths on our own mounts, with their lines;
+    this is the compiler's own guard for configs that did not come through it."""
+    normal = list(dict.fromkeys(cache_paths.container_path(p) for p in paths))
+    for path in normal:
+        conflict = cache_paths.reserved_conflict(path)
+        if conflict:
+            raise CompileError(f"stages[{si}].steps[{ti}]: cache path {path} {conflict}")
+    return normal
 
 
 def log_prefix(namespace: str, pipeline: str, run: int, stage: int, step: int) -> str:

@@ -1,8 +1,20 @@
-"""What each step type runs: its image, its /bin/sh script, and the variables the script reads.
+"""What each step type runs: its image, its shell script, and the variables the script reads.
 
 The scripts are fixed text. Everything a user wrote reaches them only through environment
 variables (`"$PLUGIN_TAG"`, always quoted) or files beside the script, so no value can change
 what a script does. `runScriptConfig` runs the user's own script, byte for byte.
+
+How a script is started is one rule for both engines (`launch_command`), Jenkins' own:
+Rancher wrote every step as an `sh` step around the script (rancher
+pkg/pipeline/engine/jenkins/convert.go), and Jenkins' durable-task runs an `sh` step as
+`sh -xe <file>` unless the text starts with `#!` (durable-task BourneShellScript:
+launchWithCookie, scriptLauncherCmd), in which case the file is made executable and run by the
+interpreter it names. So a failing command stops the step (`-e`), every command is echoed to
+the log (`-x`), and a script that starts with `#!` is run by its own interpreter. The Jenkins
+back end passes the text to `sh(script: ...)`, where durable-task applies the rule itself; the
+Argo back end writes it as the container's command. (Rancher put a space before the script, so
+its files never started with `#!`: a `#!/bin/bash` first line was a comment there and the
+script ran under `sh -xe`; here it is honoured, identically on both engines.)
 """
 
 from __future__ import annotations
@@ -17,6 +29,15 @@ from translator.api.resources_types import PipelineSettingSpec
 from translator.compiler.context import ExecutionContext, substitute
 
 SCRIPTS_DIR = "/translator/scripts"
+SHELL = "sh"  # durable-task's default Shell when none is configured: `sh`, found on the PATH
+SHELL_FLAGS = "-xe"  # durable-task BourneShellScript.scriptLauncherCmd: trace, stop at the first failure
+
+
+def launch_command(script: str, path: str) -> list[str]:
+    """The command that runs `script`, stored at `path`, as Jenkins' `sh` step runs it."""
+    if script.startswith("#!"):
+        return [path]  # executable (the ConfigMap's mode): the kernel runs the interpreter it names
+    return [SHELL, SHELL_FLAGS, path]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The Argo engine: a Plan becomes a Workflow (plus its scripts ConfigMap) in the cluster.
 
 Both objects carry an ownerReference to the PipelineExecution, so deleting the execution
-deletes them, and both have deterministic names (`<execution>`, `<execution>-scripts`), so a
+deletes them, and both have deterministic names (`compiler.argo.workflow_name`: the
+execution's name, shortened with a hash past 63 characters; `<workflow>-scripts`), so a
 retry after a crash finds them instead of making a second run.
 """
 
@@ -39,7 +40,7 @@ class ArgoEngine:
     def submit(self, execution: PipelineExecution, plan: Plan) -> EngineRef:
         out = render(plan)
         owner = owner_reference(execution)
-        namespace = out.workflow["metadata"]["namespace"]
+        namespace, name = out.workflow["metadata"]["namespace"], out.workflow["metadata"]["name"]
         for obj in (out.config_map, out.workflow):
             obj["metadata"]["ownerReferences"] = [owner]
         try:
@@ -52,13 +53,13 @@ class ArgoEngine:
         except client.ApiException as exc:
             if exc.status != 409:
                 raise EngineError("WorkflowNotCreated", f"cannot create the Workflow: {exc.reason}") from exc
-            existing = self.kube.get("workflows", namespace, plan.object_name, group=ARGO_GROUP, version=ARGO_VERSION)
+            existing = self.kube.get("workflows", namespace, name, group=ARGO_GROUP, version=ARGO_VERSION)
             owners = existing["metadata"].get("ownerReferences") or []
             if owner["uid"] and not any(o.get("uid") == owner["uid"] for o in owners):
                 raise EngineError("WorkflowNameTaken",
-                                  f"a Workflow named {plan.object_name} exists and belongs to something else",
+                                  f"a Workflow named {name} exists and belongs to something else",
                                   retryable=False) from exc
-        return EngineRef(engine=self.name, workflow_name=plan.object_name, workflow_namespace=namespace)
+        return EngineRef(engine=self.name, workflow_name=name, workflow_namespace=namespace)
 
     def _workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self._cached is not None:

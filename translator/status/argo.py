@@ -3,8 +3,13 @@
 Argo records a DAG task as a node named `<workflow>.<task>` (display name `<task>`): a `Pod`
 node, a `Retry` node whose children are the attempts (`<task>(0)`, `<task>(1)`…), or a
 `Skipped` node (phase Skipped, or Omitted when its dependencies failed). Large workflows keep
-the node map gzip+base64 in `status.compressedNodes`. The pod that ran a node is named, with
-Argo's v2 pod names, `<workflow>-<template>-<hash>` where `<hash>` ends the node id.
+the node map gzip+base64 in `status.compressedNodes`.
+
+The pod that ran a node is named by Argo's rule (argo-workflows workflow/util/pod_name.go
+GeneratePodName, the same in v3.6, v3.7, v4.0 and v4.1): with v2 pod names (the default,
+recorded in the Workflow's annotation `workflows.argoproj.io/pod-name-format`),
+`<workflow>-<template>` cut to 242 characters, then `-` and the decimal FNV-1a 32-bit hash of
+the node's *name*; the root node's pod is the Workflow's name; with v1 names, the node id.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ WORKFLOW_PHASES: dict[str, State] = {
 }
 
 STEP_NODE_TYPES = ("Pod", "Retry", "Skipped", "Container")
+
+# argo-workflows workflow/util/pod_name.go: maxK8sResourceNameLength - k8sNamingHashLength - 1
+MAX_POD_NAME_PREFIX = 253 - 10 - 1
+POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"  # workflow/common/common.go
 
 
 @dataclass(frozen=True)
@@ -81,16 +90,25 @@ def decode_nodes(status: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-def pod_name(workflow_name: str, node: dict[str, Any]) -> str:
-    """Argo's v2 pod name of a Pod node."""
-    node_id = str(node.get("id", ""))
-    template = str(node.get("templateName", ""))
-    if not template or "-" not in node_id:
-        return node_id
-    prefix = f"{workflow_name}-{template}"
-    if len(prefix) > 63 - 11:
-        prefix = prefix[: 63 - 11].rstrip("-")
-    return f"{prefix}-{node_id.rsplit('-', 1)[1]}"
+def fnv1a_32(text: str) -> int:
+    """Go's hash/fnv New32a over the UTF-8 bytes of `text`."""
+    value = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def pod_name(workflow_name: str, node: dict[str, Any], version: str = "v2") -> str:
+    """The pod Argo made for a Pod node (workflow/util/pod_name.go GeneratePodName)."""
+    node_name = str(node.get("name", ""))
+    if version == "v1":
+        return str(node.get("id", ""))
+    if node_name == workflow_name:
+        return workflow_name
+    # workflow/util/util.go GetTemplateFromNode: a templateRef's template wins
+    template = str((node.get("templateRef") or {}).get("template") or node.get("templateName") or "")
+    prefix = f"{workflow_name}-{template}" if template else workflow_name
+    return f"{prefix[:MAX_POD_NAME_PREFIX]}-{fnv1a_32(node_name)}"
 
 
 def observe(workflow: dict[str, Any], tasks: list[str]) -> WorkflowObservation:
@@ -103,13 +121,14 @@ def observe(workflow: dict[str, Any], tasks: list[str]) -> WorkflowObservation:
     for n in nodes.values():
         if n.get("type") in STEP_NODE_TYPES and n.get("displayName") and "(" not in n["displayName"]:
             by_display.setdefault(n["displayName"], n)
-    steps = {}
+    steps: dict[str, Any] = {}
     for task in tasks:
         node = by_name.get(f"{name}.{task}") or by_display.get(task)
-        if node is None:
-            continue
-        steps[task] = _step(name, node, nodes)
+        if node is not None:
+            steps[task] = node
     phase = status.get("phase") or ""
+    version = (workflow.get("metadata", {}).get("annotations") or {}).get(POD_NAME_FORMAT, "v2")
+    steps = {task: _step(name, node, nodes, version) for task, node in steps.items()}
     return WorkflowObservation(
         name=name, phase=phase, state=WORKFLOW_PHASES.get(phase, State.BUILDING),
         started=status.get("startedAt") or "", ended=status.get("finishedAt") or "",
@@ -118,7 +137,7 @@ def observe(workflow: dict[str, Any], tasks: list[str]) -> WorkflowObservation:
     )
 
 
-def _step(workflow_name: str, node: dict[str, Any], nodes: dict[str, Any]) -> StepObservation:
+def _step(workflow_name: str, node: dict[str, Any], nodes: dict[str, Any], version: str) -> StepObservation:
     pod = node
     if node.get("type") == "Retry":
         attempts = [nodes[c] for c in node.get("children", []) if c in nodes and nodes[c].get("type") == "Pod"]
@@ -132,5 +151,5 @@ def _step(workflow_name: str, node: dict[str, Any], nodes: dict[str, Any]) -> St
         ended=node.get("finishedAt") or "",
         message=node.get("message") or pod.get("message") or "",
         host_node=pod.get("hostNodeName") or "",
-        pod_name=pod_name(workflow_name, pod) if pod.get("type") == "Pod" else "",
+        pod_name=pod_name(workflow_name, pod, version) if pod.get("type") == "Pod" else "",
     )

@@ -11,7 +11,8 @@ the Pod objects (with logs) so the controller can read step logs and placement.
 It plays one Argo version (`version`, v3.6 to v4.1) and applies that controller's rules from
 tests/argo_sim_rules.py: refusals at the first reconcile (unknown fields, long names, a mount
 path used twice), the artifact repository (a step that must archive its log with no store
-ends in Error), workspace claims and `volumeClaimGC`, v2 pod names and node ids. Tasks for
+ends in Error), workspace claims and `volumeClaimGC`, mutexes (a step stays Pending, "Waiting
+for <key> lock", while another holds one of its own), v2 pod names and node ids. Tasks for
 which `execute(workflow, task)` is true run their container command with a real `sh`; their
 exit code decides the step and their output is the pod's log.
 """
@@ -57,6 +58,7 @@ class ArgoSimulator:
         self.execute = execute
         self.pod_names = pod_names  # the controller's POD_NAMES
         self.ran: dict[tuple[str, str], tuple[int, str]] = {}  # (workflow, task) -> (exit code, output)
+        self.locks: dict[str, tuple[str, str]] = {}  # mutex key -> holder (workflow, node id)
         self.store = kube.store
         self.nodes = nodes
         self.step_seconds = step_seconds
@@ -87,6 +89,9 @@ class ArgoSimulator:
             with self.store.lock:
                 keys = [k for k, o in self.store.objects.items()
                         if k[1] == "workflows" and k[0] == "argoproj.io" and o["metadata"]["uid"] not in done]
+                for holder in {h[0] for h in self.locks.values()}:
+                    if ("argoproj.io", "workflows", *holder.split("/", 1)) not in self.store.objects:
+                        self._unlock(holder, "")  # the Workflow was deleted
             for key in keys:
                 with self.store.lock:  # one workflow at a time: the API keeps answering meanwhile
                     wf = self.store.objects.get(key)
@@ -192,9 +197,12 @@ class ArgoSimulator:
                     node = {**base, "type": "Skipped", "phase": "Skipped", "finishedAt": _stamp(),
                             "message": "when 'false' evaluated false"}
                 else:
-                    target = next(iter(host)) if host else self._place(wf)  # the workspace binds the node
-                    node = {**base, "type": "Pod", "phase": "Pending"}
-                    if target is None:
+                    waiting = self._lock(wf, task, nid)
+                    target = None if waiting else next(iter(host)) if host else self._place(wf)  # the workspace
+                    node = {**base, "type": "Pod", "phase": "Pending"}                          # binds the node
+                    if waiting:
+                        node["message"] = waiting
+                    elif target is None:
                         node["message"] = UNSCHEDULABLE
                     else:
                         host = {target}
@@ -215,6 +223,12 @@ class ArgoSimulator:
             node = dict(node)
             pod = pod_name(name, node, self._pod_names(wf))
             if node["phase"] == "Pending" and not node.get("hostNodeName") and not shutdown:
+                waiting = self._lock(wf, task, node["id"])
+                if waiting:
+                    node["message"] = waiting
+                    nodes[node["id"]] = node
+                    by_task[tname] = node
+                    continue
                 target = next(iter(host)) if host else self._place(wf)
                 if target is not None:
                     host = {target}
@@ -239,6 +253,9 @@ class ArgoSimulator:
             nodes[node["id"]] = node
             by_task[tname] = node
         pods = [n for n in nodes.values() if n.get("boundaryID") == root_id]
+        for n in pods:
+            if n["phase"] in FINISHED:
+                self._unlock(f"{ns}/{name}", n["id"])
         all_done = len(pods) == len(dag["dag"]["tasks"]) and all(n["phase"] in FINISHED for n in pods)
         stuck = (failed or shutdown) and all(n["phase"] in FINISHED for n in pods)
         if all_done or stuck:
@@ -302,6 +319,26 @@ class ArgoSimulator:
         if claims:
             status["persistentVolumeClaims"] = claims
         return True
+
+    def _lock(self, wf: dict[str, Any], task: dict[str, Any], nid: str) -> str:
+        """Take the step's mutexes, all or none; the waiting message when another node holds one.
+        workflow/sync/sync_manager.go TryAcquire (checks every lock, then acquires them together);
+        lock_name.go getMutexLockName (`<namespace>/Mutex/<name>`, the namespace defaulting to the
+        Workflow's); semaphore.go checkAcquire (the message); operator.go executeTemplate: the node
+        stays Pending with no pod until it holds them."""
+        holder = (f'{wf["metadata"]["namespace"]}/{wf["metadata"]["name"]}', nid)
+        keys = rules.mutex_keys(self._template(wf, task), wf["metadata"]["namespace"], self.version)
+        for key in keys:
+            if self.locks.get(key, holder) != holder:
+                return f"Waiting for {key} lock. Lock status: 0/1"
+        for key in keys:
+            self.locks[key] = holder
+        return ""
+
+    def _unlock(self, workflow: str, nid: str) -> None:
+        # operator.go: syncManager.Release when the node is fulfilled; ReleaseAll when the Workflow goes
+        for key in [k for k, h in self.locks.items() if h[0] == workflow and nid in (h[1], "")]:
+            del self.locks[key]
 
     def _template(self, wf: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
         return next(t for t in wf["spec"]["templates"] if t["name"] == task["template"])

@@ -10,6 +10,7 @@ ids are computed from Argo's algorithm, not by translator.status.
 - the artifact repository: resolved at the start (a named one that does not exist errors the
   Workflow), and a step that must archive its log with nowhere to put it ends in Error;
 - workspace claims: created from `volumeClaimTemplates`, deleted by `volumeClaimGC`;
+- mutexes: `<namespace>/Mutex/<name>` keys, a step Pending until it holds all of its own;
 - pod names and node ids (v2 pod names);
 - running a container's command for real, with a real `sh`, in a scratch directory.
 """
@@ -146,6 +147,16 @@ def simulated_version(version: str) -> str:
     if version not in ARGO_VERSIONS:
         raise ValueError(f"Argo {version} is not a supported version ({', '.join(ARGO_VERSIONS)})")
     return version
+
+
+def mutex_keys(template: dict[str, Any], namespace: str, version: str) -> list[str]:
+    """The mutexes a template holds while it runs: `mutexes`, and the singular `mutex` where the
+    version still has it (v3.6, v3.7); workflow/sync/lock_name.go getMutexLockName."""
+    sync = template.get("synchronization") or {}
+    mutexes = list(sync.get("mutexes") or [])
+    if sync.get("mutex") and version.startswith("v3"):
+        mutexes.append(sync["mutex"])
+    return [f"{m.get('namespace') or namespace}/Mutex/{m['name']}" for m in mutexes]
 
 
 # ---------------------------------------------------------------------- artifact repository

@@ -178,6 +178,78 @@ def test_volume_claim_gc_deletes_the_workspace_claim_by_its_strategy(
         assert claim["metadata"]["ownerReferences"][0]["uid"] == wf["metadata"]["uid"]
 
 
+# ---------------------------------------------------------------- mutexes
+
+
+CACHED = """
+stages:
+- name: build
+  steps:
+  - runScriptConfig: {image: a, shellScript: b}
+    cache: {paths: [/root/.m2, node_modules]}
+  - runScriptConfig: {image: a, shellScript: c}
+    cache: {paths: [/root/.gradle]}
+  - runScriptConfig: {image: a, shellScript: d}
+    cache: {paths: [/root/.m2]}
+"""
+
+
+def _start(kube: KubeDouble, namespace: str, *runs_: dict[str, Any], **sim: Any) -> ArgoSimulator:
+    store = kube.store
+    for objects in runs_:
+        objects["workflow"]["spec"].pop("archiveLogs", None)
+        objects["config_map"]["metadata"]["namespace"] = objects["workflow"]["metadata"]["namespace"] = namespace
+        store.create(store.resource("", "configmaps"), namespace, objects["config_map"])
+        store.create(store.resource(*WORKFLOWS), namespace, objects["workflow"])
+    return ArgoSimulator(kube, step_seconds=0.01, **sim).start()
+
+
+def _nodes(kube: KubeDouble, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    return _steps(kube.store.get(kube.store.resource(*WORKFLOWS), namespace, name))
+
+
+def test_a_step_waits_pending_for_a_mutex_another_step_holds(kube: KubeDouble) -> None:
+    """Steps sharing a cache directory take turns; a step using another directory runs at once."""
+    sim = _start(kube, NS, _compiled(CACHED, pipeline="web"))
+    sim.paused = {"build-1"}
+    try:
+        def holding() -> dict[str, dict[str, Any]] | None:
+            nodes = _nodes(kube, NS, "web-1")
+            return nodes if {t: n["phase"] for t, n in nodes.items() if t != "clone"} == {
+                "build-1": "Running", "build-2": "Succeeded", "build-3": "Pending"} else None
+        nodes = wait_for(holding, 10, "build-3 to wait for build-1's lock")
+        lock = nodes["build-3"]["message"].split()[2]
+        assert nodes["build-3"]["message"] == f"Waiting for {lock} lock. Lock status: 0/1"
+        assert sim.locks[lock] == (f"{NS}/web-1", nodes["build-1"]["id"])  # /root/.m2's lock
+        assert lock.startswith(f"{NS}/Mutex/translator-cache-web-") and not nodes["build-3"].get("hostNodeName")
+        sim.paused = set()
+        wait_for(lambda: all(n["phase"] == "Succeeded" for n in _nodes(kube, NS, "web-1").values()), 10)
+        assert not sim.locks
+    finally:
+        sim.stop()
+
+
+def test_two_teams_pipelines_of_one_name_never_share_a_lock(kube: KubeDouble) -> None:
+    """Both teams' Workflows in one shared namespace (`argo.namespace`); each lock is in its team's."""
+    kube.create_namespace("argo")
+    text = "stages:\n- name: build\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n" \
+           "    cache: {paths: [/root/.m2]}\n"
+    shared = {"argo": {"namespace": "argo"}}
+    runs_ = []
+    for team, run in (("team-a", 1), ("team-b", 2)):
+        result = compile_text(text, ExecutionContext(namespace=team, pipeline="web", run=run),
+                              PipelineSettingSpec.model_validate(shared))
+        runs_.append({"workflow": result.objects[0], "config_map": result.objects[1]})
+    sim = _start(kube, "argo", *runs_)
+    sim.paused = {"build"}
+    try:
+        wait_for(lambda: [_nodes(kube, "argo", w).get("build", {}).get("phase") for w in ("web-1", "web-2")]
+                 == ["Running", "Running"], 10, "both builds to run at once")
+        assert sorted(k.split("/")[0] for k in sim.locks) == ["team-a", "team-b"]
+    finally:
+        sim.stop()
+
+
 # ---------------------------------------------------------------- pod names, node ids
 
 

@@ -187,3 +187,16 @@ def test_compiled_workflows_pass_the_simulated_controllers_of_every_version() ->
     for version in ARGO_VERSIONS:
         assert refusal(wf, version) == "", version
     assert yaml.safe_dump(wf)
+
+
+def test_the_compiler_refuses_a_reserved_cache_path_the_validator_did_not_see() -> None:
+    """compile_config takes models built elsewhere too (the controller's snapshot): its own guard."""
+    from translator.api.config_types import PipelineConfig
+    from translator.compiler.compile import compile_config
+
+    config = PipelineConfig.model_validate({"stages": [{"name": "s", "cache": {"paths": ["./"]}, "steps": [
+        {"runScriptConfig": {"image": "a", "shellScript": "b"}}]}]})
+    result = compile_config(config, ExecutionContext(), PipelineSettingSpec())
+    assert not result.ok
+    assert str(result.findings[0]) == ("(run): step s: cache path /workspace/source is the checkout "
+                                       "(/workspace/source), which translator mounts itself")

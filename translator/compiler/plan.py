@@ -220,7 +220,7 @@ def _plan_step(
     if cache is not None and setting.cache.enabled and getattr(cache, "enabled", False):
         caches = tuple(
             cache_mount(setting.cache.host_path_root, ctx.namespace, ctx.pipeline, p)
-            for p in _cache_container_paths(cache.paths, si, ti)  # type: ignore[attr-defined]
+            for p in _cache_container_paths(cache.paths, step_id)  # type: ignore[attr-defined]
         )
     tool = scripts.for_step(kind, step, ctx=ctx, setting=setting, variables=variables, step_id=step_id)
     env += [EnvVar(k, v) for k, v in tool.env]
@@ -235,7 +235,7 @@ def _plan_step(
     )
 
 
-def _cache_container_paths(paths: list[str], si: int, ti: int) -> list[str]:
+def _cache_container_paths(paths: list[str], step_id: str) -> list[str]:
     """Each cache's container path, normalised first and then de-duplicated (one mount per
     directory). The validator already refused paths on our own mounts, with their lines;
     this is the compiler's own guard for configs that did not come through it."""
@@ -243,7 +243,7 @@ def _cache_container_paths(paths: list[str], si: int, ti: int) -> list[str]:
     for path in normal:
         conflict = cache_paths.reserved_conflict(path)
         if conflict:
-            raise CompileError(f"stages[{si}].steps[{ti}]: cache path {path} {conflict}")
+            raise CompileError(f"step {step_id}: cache path {path} {conflict}")
     return normal
 
 

@@ -106,6 +106,9 @@ class JenkinsSetting(APIModel):
 
     url: str = Field(default="", description="Jenkins URL; empty deploys one in the namespace.")
     credentials_secret: str = Field(default="", description="Secret with `username` and `token`.")
+    job_retention_seconds: int = Field(
+        default=86400, ge=0,
+        description="Jobs of finished executions are deleted this long after their build ended; 0 keeps them.")
 
 
 class LogsSetting(APIModel):

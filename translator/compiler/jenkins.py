@@ -2,18 +2,35 @@
 
 One Kubernetes `podTemplate` whose pod YAML holds one container per step (image, env,
 secrets, resources, privileged, node selector, tolerations, the cache hostPath volumes and the
-same preferred node affinity as on Argo); a `stage` per stage; `parallel` branches for the
-steps of a stage; `timeout` and `timestamps` around the whole run. A step that does not
+same preferred node affinity as on Argo) and the `jnlp` agent container; a `stage` per stage;
+`parallel` branches for the steps of a stage; `timeout` around the whole run, the wait for the
+agent pod included (as Argo's `activeDeadlineSeconds` covers pending pods). A step that does not
 match its `when` is marked skipped so the stage view shows it.
 
+What a real Jenkins needs, and why it is written so:
+- The agent process in the `jnlp` container writes durable-task's control files
+  (`<dir>@tmp/durable-*`, durable-task FileMonitoringTask) and `writeFile` output through its own
+  filesystem, and the kubernetes plugin gives a default `jnlp` container none of the pod YAML's
+  mounts (PodTemplateBuilder.build): the pod declares `jnlp` with the workspace mounted, and every
+  step runs in a directory under /workspace, so `<dir>@tmp` is on the shared volume too.
+- durable-task runs `sh` scripts with `sh -xe` unless the text starts with `#!`
+  (BourneShellScript.launchWithCookie). Rancher wrote `sh ''' <script> '''`, whose leading
+  space meant it never did: a script starting with `#!` gets a leading newline, so every step
+  runs with `-xe` (trace in the log, the first failing command fails the step), as on Rancher.
+- The JVM refuses string constants over 65,535 bytes of modified UTF-8 ("String too long" at
+  class generation): long literals (pod YAML, scripts, files) are chunks joined at run time.
+- Inner (step) stage names never equal an outer (stage) name: wfapi lists both, flat.
+
 User text is data, never Groovy: every string the user wrote (scripts, names, env values,
-the pod YAML that carries them) is emitted as a single-quoted Groovy string literal, in
+the pod YAML that carries them) is emitted as single-quoted Groovy string literals, in
 which only `\\` and `'` are special and `${...}` is not interpolated; newlines become `\\n`.
 Files the tool scripts read (inline YAML, Helm values) are written into the workspace with
 `writeFile`, from such literals too.
 
-Stored formats: container names `s<stage>-<step>`; the pod label `jenkins/label=<execution>`;
-the workspace volume at /workspace, as on Argo, so the same step scripts run on both engines.
+Stored formats: container names `s<stage>-<step>`; agent pods carry the plan's labels
+(`devops.cubepaas.io/execution` finds them: the plugin overwrites `jenkins/label` with its own
+sanitised form, PodTemplate.recomputeLabelDerivedFields); the workspace volume at /workspace,
+as on Argo, so the same step scripts run on both engines.
 """
 
 from __future__ import annotations
@@ -25,7 +42,6 @@ from xml.sax.saxutils import escape
 
 import yaml
 
-from translator.api.config_types import StepType
 from translator.compiler.plan import (
     LABEL_PREFIX,
     SOURCE_DIR,
@@ -37,6 +53,11 @@ from translator.compiler.pod import env_entry, node_affinity, shared_mounts, sha
 
 FILES_DIR = f"{WORKSPACE}/.translator"  # where writeFile puts the step scripts' extra files
 SKIP = "org.jenkinsci.plugins.pipeline.modeldefinition.Utils.markStageSkippedForConditional"
+AGENT_CONTAINER = "jnlp"  # kubernetes-plugin KubernetesCloud.JNLP_NAME
+AGENT_USER = 1000  # jenkins/inbound-agent runs as `jenkins` (1000); root step containers write its files too
+# Each literal chunk holds at most this many code points: at most 6 bytes each in the class file's
+# modified UTF-8 (a supplementary character is two 3-byte surrogates), 49,152 < 65,535.
+CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,14 @@ def groovy_string(text: str) -> str:
     return f"'{out}'"
 
 
+def groovy_text(text: str) -> str:
+    """`text` as a Groovy expression: one literal, or chunks joined at run time when it is long."""
+    if len(text) <= CHUNK:
+        return groovy_string(text)
+    chunks = [groovy_string(text[i:i + CHUNK]) for i in range(0, len(text), CHUNK)]
+    return "(" + " + ".join(chunks) + ")"
+
+
 def container_name(step: PlanStep) -> str:
     return f"s{step.stage_index}-{step.step_index}"
 
@@ -62,8 +91,34 @@ def job_name(plan: Plan) -> str:
     return f"{plan.namespace}-{plan.object_name}"
 
 
+def branch_stage_names(plan: Plan) -> dict[str, str]:
+    """Step id -> the name of its stage inside the parallel branch: the id, unless an outer stage
+    (or an earlier step) already has that name, then `<id>~<n>`. Deterministic."""
+    taken = {stage.name for stage in plan.stages}
+    names: dict[str, str] = {}
+    for step in plan.steps:
+        name, n = step.id, 1
+        while name in taken:
+            name, n = f"{step.id}~{n}", n + 1
+        taken.add(name)
+        names[step.id] = name
+    return names
+
+
+def sh_script(script: str) -> str:
+    """The text given to `sh`: never starting with `#!`, so durable-task runs it with `sh -xe`
+    (BourneShellScript.launchWithCookie), as it ran Rancher's `sh ''' <script> '''`."""
+    return "\n" + script if script.startswith("#!") else script
+
+
+def agent_container() -> dict[str, Any]:
+    """`jnlp` with the workspace: the plugin fills in image, args and env (PodTemplateBuilder.build)."""
+    return {"name": AGENT_CONTAINER, "securityContext": {"runAsUser": AGENT_USER},
+            "volumeMounts": [{"name": "workspace", "mountPath": WORKSPACE}]}
+
+
 def pod_spec(plan: Plan) -> dict[str, Any]:
-    """The agent pod: one long-lived container per step, and the Argo run's volumes."""
+    """The agent pod: one long-lived container per step, the agent container, and the Argo run's volumes."""
     setting = plan.setting
     volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
     volumes += shared_volumes(plan)
@@ -82,6 +137,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
         if step.privileged:
             container["securityContext"] = {"privileged": True}
         containers.append(container)
+    containers.append(agent_container())
     spec: dict[str, Any] = {
         "serviceAccountName": setting.argo.service_account,
         "containers": containers,
@@ -96,8 +152,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
     affinity = node_affinity(plan)
     if affinity:
         spec["affinity"] = affinity
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"labels": {**plan.labels, "jenkins/label": plan.object_name}}, "spec": spec}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"labels": dict(plan.labels)}, "spec": spec}
 
 
 def _step_body(step: PlanStep, indent: str) -> list[str]:
@@ -106,11 +161,12 @@ def _step_body(step: PlanStep, indent: str) -> list[str]:
     if step.files:
         lines.append(f"{inner}dir({groovy_string(FILES_DIR)}) {{")
         for name, content in step.files:
-            lines.append(f"{inner}    writeFile(file: {groovy_string(name)}, text: {groovy_string(content)})")
+            lines.append(f"{inner}    writeFile(file: {groovy_string(name)}, text: {groovy_text(content)})")
         lines.append(f"{inner}}}")
-    workdir = WORKSPACE if step.kind is StepType.SOURCE_CODE else SOURCE_DIR
-    lines.append(f"{inner}dir({groovy_string(workdir)}) {{")
-    lines.append(f"{inner}    sh(label: {groovy_string(step.display_name)}, script: {groovy_string(step.script)})")
+    # the clone step too runs in /workspace/source (its script makes it): `<dir>@tmp` stays on the volume
+    lines.append(f"{inner}dir({groovy_string(SOURCE_DIR)}) {{")
+    script = groovy_text(sh_script(step.script))
+    lines.append(f"{inner}    sh(label: {groovy_string(step.display_name)}, script: {script})")
     lines.append(f"{inner}}}")
     lines.append(f"{indent}}}")
     return lines
@@ -119,14 +175,15 @@ def _step_body(step: PlanStep, indent: str) -> list[str]:
 def jenkinsfile(plan: Plan) -> str:
     pod = yaml.safe_dump(pod_spec(plan), sort_keys=False, width=1000)
     label = plan.object_name
+    inner = branch_stage_names(plan)
     out = [
         "// Generated by translator from the pipeline file: edit that, not this.",
-        f"podTemplate(label: {groovy_string(label)}, yaml: {groovy_string(pod)}) {{",
-        f"    node({groovy_string(label)}) {{",
-        "        timestamps {",
-        f"            timeout(time: {max(1, plan.timeout_seconds // 60)}, unit: 'MINUTES') {{",
+        f"timeout(time: {max(1, plan.timeout_seconds // 60)}, unit: 'MINUTES') {{",
+        f"    podTemplate(label: {groovy_string(label)}, namespace: {groovy_string(plan.namespace)},"
+        f" yaml: {groovy_text(pod)}) {{",
+        f"        node({groovy_string(label)}) {{",
     ]
-    pad = " " * 16
+    pad = " " * 12
     for stage in plan.stages:
         out.append(f"{pad}stage({groovy_string(stage.name)}) {{")
         if stage.skipped:
@@ -135,11 +192,12 @@ def jenkinsfile(plan: Plan) -> str:
         else:
             out.append(f"{pad}    parallel(")
             for step in stage.steps:
-                out.append(f"{pad}        {groovy_string(step.id)}: {{")
-                out.append(f"{pad}            stage({groovy_string(step.id)}) {{")
+                name = inner[step.id]
+                out.append(f"{pad}        {groovy_string(name)}: {{")
+                out.append(f"{pad}            stage({groovy_string(name)}) {{")
                 if step.skipped:
                     out.append(f"{pad}                echo({groovy_string('skipped: ' + step.skip_reason)})")
-                    out.append(f"{pad}                {SKIP}({groovy_string(step.id)})")
+                    out.append(f"{pad}                {SKIP}({groovy_string(name)})")
                 else:
                     out += _step_body(step, pad + "                ")
                 out.append(f"{pad}            }}")
@@ -147,12 +205,13 @@ def jenkinsfile(plan: Plan) -> str:
             out.append(f"{pad}        failFast: true")
             out.append(f"{pad}    )")
         out.append(f"{pad}}}")
-    out += ["            }", "        }", "    }", "}", ""]
+    out += ["        }", "    }", "}", ""]
     return "\n".join(out)
 
 
 def config_xml(plan: Plan, script: str) -> str:
-    """A pipeline job with the script inline, sandboxed."""
+    """A pipeline job with the script inline, sandboxed; never two builds of it at once (workflow-job
+    DisableConcurrentBuildsJobProperty: a second build waits in the queue, it does not run beside the first)."""
     description = json.dumps({"namespace": plan.namespace, "pipeline": plan.pipeline, "run": plan.run,
                               "execution": plan.execution, f"{LABEL_PREFIX}/branch": plan.branch})
     return (
@@ -160,7 +219,11 @@ def config_xml(plan: Plan, script: str) -> str:
         '<flow-definition plugin="workflow-job">\n'
         f"  <description>{escape(description)}</description>\n"
         "  <keepDependencies>false</keepDependencies>\n"
-        "  <properties/>\n"
+        "  <properties>\n"
+        "    <org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty>\n"
+        "      <abortPrevious>false</abortPrevious>\n"
+        "    </org.jenkinsci.plugins.workflow.job.properties.DisableConcurrentBuildsJobProperty>\n"
+        "  </properties>\n"
         '  <definition class="org.jenkinsci.plugins.workflow.cps.CpsFlowDefinition" plugin="workflow-cps">\n'
         f"    <script>{escape(script)}</script>\n"
         "    <sandbox>true</sandbox>\n"

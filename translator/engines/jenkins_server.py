@@ -4,7 +4,13 @@ What Rancher deployed per project, declared: a service account allowed to run ag
 the namespace, an admin Secret (made once, never overwritten), Jenkins configured as code
 (no setup wizard, local admin from the Secret, the Kubernetes cloud pointing at this
 namespace, agent pods never retained, and the one script signature the generated
-Jenkinsfiles need approved), the plugins it needs, a Deployment and a Service.
+Jenkinsfiles need approved), the pinned core and plugins (`jenkins_plugins`), a Deployment and
+a Service.
+
+The admin Secret holds `password` (the login) and `token`, an API token seeded at start-up by an
+init script (core ApiTokenProperty.addFixedNewToken: "11" and 32 hex digits). The engine
+authenticates with the token: requests with an API token need no crumb (core ApiCrumbExclusion),
+while a password's crumb is bound to its HTTP session (core DefaultCrumbIssuer).
 """
 
 from __future__ import annotations
@@ -14,18 +20,30 @@ from typing import Any
 
 import yaml
 
+from translator.engines.jenkins_plugins import IMAGE, plugins_txt
+
 JENKINS_NAME = "jenkins"
 ADMIN_SECRET = "jenkins-admin"
-JENKINS_IMAGE = "docker.io/jenkins/jenkins:2.479.3-lts-jdk17"
+JENKINS_IMAGE = IMAGE
 HTTP_PORT, AGENT_PORT = 8080, 50000
+TOKEN_NAME = "translator"
+INIT_SCRIPT = "/var/jenkins_home/init.groovy.d/seed-token.groovy"  # core GroovyHookScript("init")
 
-# kubernetes: agent pods from the podTemplate; workflow-aggregator: pipeline jobs;
-# pipeline-stage-view: wfapi (stage status, logs); pipeline-model-definition: the
-# skipped-stage marker; timestamper: `timestamps`; configuration-as-code: this configuration.
-PLUGINS = (
-    "kubernetes", "workflow-aggregator", "pipeline-stage-view", "pipeline-model-definition", "timestamper",
-    "configuration-as-code", "git",
-)
+# Runs after configuration as code made the admin (core GroovyInitScript: after JOB_CONFIG_ADAPTED;
+# configuration-as-code ConfigurationAsCode.init: before SYSTEM_CONFIG_ADAPTED). Idempotent.
+SEED_TOKEN = f"""// Seeds the admin's API token from the Secret: the engine authenticates with it.
+import hudson.model.User
+import jenkins.security.ApiTokenProperty
+
+def user = User.getById(System.getenv('JENKINS_ADMIN_ID'), false)
+if (user == null) {{
+    throw new IllegalStateException('no user ' + System.getenv('JENKINS_ADMIN_ID') + ': casc.yaml did not run')
+}}
+def tokens = user.getProperty(ApiTokenProperty)
+tokens.tokenList.findAll {{ it.name == '{TOKEN_NAME}' }}.each {{ tokens.revokeToken(it.uuid) }}
+tokens.addFixedNewToken('{TOKEN_NAME}', System.getenv('JENKINS_API_TOKEN'))
+user.save()
+"""
 APPROVED_SIGNATURES = (
     "staticMethod org.jenkinsci.plugins.pipeline.modeldefinition.Utils markStageSkippedForConditional "
     "java.lang.String",
@@ -56,10 +74,15 @@ def casc(namespace: str) -> dict[str, Any]:
     }
 
 
+def api_token() -> str:
+    """A token core accepts as fixed (ApiTokenStore.addFixedNewToken): version "11", 32 hex digits."""
+    return "11" + secrets.token_hex(16)
+
+
 def admin_secret(labels: dict[str, str]) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": ADMIN_SECRET, "labels": labels},
-            "stringData": {"username": "admin", "token": secrets.token_urlsafe(24)}}
+            "stringData": {"username": "admin", "password": secrets.token_urlsafe(24), "token": api_token()}}
 
 
 def manifests(namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
@@ -68,7 +91,8 @@ def manifests(namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
     meta = {"name": JENKINS_NAME, "labels": {**labels, **app}}
     from_secret = [
         {"name": "JENKINS_ADMIN_ID", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "username"}}},
-        {"name": "JENKINS_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "token"}}},
+        {"name": "JENKINS_ADMIN_PASSWORD", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "password"}}},
+        {"name": "JENKINS_API_TOKEN", "valueFrom": {"secretKeyRef": {"name": ADMIN_SECRET, "key": "token"}}},
     ]
     probe = {"httpGet": {"path": "/login", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 5}
     return [
@@ -83,7 +107,8 @@ def manifests(namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
          "subjects": [{"kind": "ServiceAccount", "name": JENKINS_NAME, "namespace": namespace}]},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {
             "casc.yaml": yaml.safe_dump(casc(namespace), sort_keys=False),
-            "plugins.txt": "".join(f"{p}\n" for p in PLUGINS),
+            "plugins.txt": plugins_txt(),
+            "seed-token.groovy": SEED_TOKEN,
         }},
         {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {
             "selector": app,
@@ -113,7 +138,9 @@ def manifests(namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
                     "livenessProbe": {**probe, "initialDelaySeconds": 120, "failureThreshold": 6},
                     "volumeMounts": [{"name": "config", "mountPath": "/config"},
                                      {"name": "plugins", "mountPath": "/usr/share/jenkins/ref/plugins"},
-                                     {"name": "home", "mountPath": "/var/jenkins_home"}],
+                                     {"name": "home", "mountPath": "/var/jenkins_home"},
+                                     {"name": "config", "mountPath": INIT_SCRIPT,
+                                      "subPath": "seed-token.groovy", "readOnly": True}],
                 }],
                 "volumes": [{"name": "config", "configMap": {"name": JENKINS_NAME}},
                             {"name": "plugins", "emptyDir": {}},

@@ -1,14 +1,18 @@
 """Pure: Jenkins' pipeline REST API (`wfapi/describe`) -> what each step did.
 
-The Jenkinsfile the compiler writes runs each step as `stage('<step id>')` inside a parallel
-branch, so wfapi lists one stage entry per step, named by the step's id. Rancher's lessons are
-kept: a SUCCESS reported within a few milliseconds of its start while the build still runs is
-not final (wfapi reports a branch that has not really started yet that way), NOT_EXECUTED is
-Skipped, and a build stopped by a user is ABORTED.
+The Jenkinsfile the compiler writes runs each step as a named stage inside a parallel branch
+(its step id, made distinct from every outer stage's name), so wfapi lists one stage entry per
+step; the caller passes the stage name -> step id map. Rancher's lessons are kept: a SUCCESS
+reported within a few milliseconds of its start while the build still runs is not final (wfapi
+reports a branch that has not really started yet that way), a stage's NOT_EXECUTED is Skipped,
+and a build stopped by a user is ABORTED. A *build's* NOT_EXECUTED is not final: wfapi answers it
+while the run has no FlowExecution yet, i.e. the build is just starting (pipeline-stage-view
+RunExt.initStatus: `execution == null` -> NOT_EXECUTED).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from translator.api.states import State
@@ -33,8 +37,9 @@ BUILD_STATUSES: dict[str, State] = {
     "UNSTABLE": State.FAILED,
     "FAILED": State.FAILED,
     "ABORTED": State.ABORTED,
-    "NOT_EXECUTED": State.FAILED,
+    "NOT_EXECUTED": State.BUILDING,  # no FlowExecution yet: starting (pipeline-stage-view RunExt.initStatus)
 }
+RUNNING = ("IN_PROGRESS", "QUEUED", "PAUSED_PENDING_INPUT", "NOT_EXECUTED")
 
 NOT_FINAL_MILLIS = 50  # a SUCCESS this short, while the build runs, is a branch not yet started
 
@@ -60,14 +65,16 @@ def _stamp(millis: Any) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
-def observe(describe: dict[str, Any], tasks: list[str], *, build_name: str = "") -> WorkflowObservation:
-    """What Jenkins says about each of `tasks` (the step ids the compiler wrote)."""
+def observe(describe: dict[str, Any], tasks: Mapping[str, str] | Sequence[str], *,
+            build_name: str = "") -> WorkflowObservation:
+    """What Jenkins says about each step: `tasks` maps wfapi stage names to step ids (a list: the same)."""
+    names = tasks if isinstance(tasks, Mapping) else {t: t for t in tasks}
     build_status = str(describe.get("status") or "IN_PROGRESS")
-    running = build_status in ("IN_PROGRESS", "QUEUED", "PAUSED_PENDING_INPUT")
+    running = build_status in RUNNING
     by_name = {str(s.get("name")): s for s in describe.get("stages") or []}
     steps = {}
-    for task in tasks:
-        stage = by_name.get(task)
+    for stage_name, task in names.items():
+        stage = by_name.get(stage_name)
         if stage is None:
             continue
         status = str(stage.get("status") or "IN_PROGRESS")

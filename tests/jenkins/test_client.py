@@ -45,7 +45,7 @@ def _job() -> tuple[str, str, list[str]]:
 def _wait_build(client: JenkinsClient, queue_id: int) -> int:
     for _ in range(200):
         item = client.queue_item(queue_id)
-        if item.number:
+        if item is not None and item.number:
             return item.number
         time.sleep(0.01)
     raise AssertionError("never left the queue")
@@ -109,7 +109,7 @@ def test_stop_while_running_and_cancel_while_queued(jenkins: JenkinsDouble) -> N
     queued = client.build(job)
     client.cancel_queued(queued.queue_id)
     item = client.queue_item(queued.queue_id)
-    assert item.cancelled and item.number is None
+    assert item is not None and item.cancelled and item.number is None
 
 
 def test_crumb_and_credentials(jenkins: JenkinsDouble) -> None:
@@ -119,7 +119,95 @@ def test_crumb_and_credentials(jenkins: JenkinsDouble) -> None:
     assert err.value.status == 401
     client = _client(jenkins)
     client.put_job(job, xml)
-    assert client.crumb() == {"Jenkins-Crumb": "c0ffee"}
+    assert set(client.crumb()) == {"Jenkins-Crumb"}
+
+
+def test_a_password_keeps_the_session_its_crumb_belongs_to(jenkins: JenkinsDouble) -> None:
+    """Finding 13: DefaultCrumbIssuer salts the crumb with the session; a client without cookies 403s."""
+    client = JenkinsClient(jenkins.url, username="admin", token="admin-password", attempts=2)
+    job, xml, _ = _job()
+    client.put_job(job, xml)
+    assert client.build(job).queue_id
+    jenkins.state.sessions.clear()  # a restarted Jenkins forgot the session: crumb and cookie fetched again
+    client.put_job(job, xml)
+
+
+def test_a_403_that_is_not_about_the_crumb_fails_at_once(jenkins: JenkinsDouble) -> None:
+    client = _client(jenkins, attempts=5)
+    job, xml, _ = _job()
+    client.put_job(job, xml)
+    jenkins.state.forbidden = frozenset({"Job/Build"})
+    started = time.monotonic()
+    with pytest.raises(JenkinsError) as err:
+        client.build(job)
+    assert err.value.status == 403 and not err.value.transient
+    assert "admin is missing the Job/Build permission" in err.value.message
+    assert time.monotonic() - started < 1  # not retried as if transient
+
+
+def test_a_redirect_on_a_get_is_a_jenkins_error_not_a_parse_crash(jenkins: JenkinsDouble) -> None:
+    jenkins.state.redirect_to = "https://sso.example.com/oauth2/start"
+    with pytest.raises(JenkinsError) as err:
+        _client(jenkins, attempts=1).job_state("x")
+    assert err.value.status == 302 and "sso.example.com" in err.value.message and not err.value.transient
+
+
+def test_build_starts_without_the_quiet_period(jenkins: JenkinsDouble) -> None:
+    client = _client(jenkins)
+    job, xml, _ = _job()
+    client.put_job(job, xml)
+    queued = client.build(job)
+    assert jenkins.state.queue[queued.queue_id].buildable_at <= time.time()  # delay=0sec
+
+
+def test_a_jenkins_under_a_context_path(jenkins: JenkinsDouble) -> None:
+    jenkins.state.context = "/jenkins"
+    client = _client(jenkins)
+    assert client.url.endswith("/jenkins")
+    job, xml, tasks = _job()
+    client.put_job(job, xml)
+    number = _wait_build(client, client.build(job).queue_id)
+    assert observe(_run_to_end(client, job, number), tasks).state is State.SUCCESS  # type: ignore[arg-type]
+    assert client.relative(f"{jenkins.url}/queue/item/3/") == "/queue/item/3/"
+
+
+def test_a_cancel_that_comes_after_the_item_left_says_so(jenkins: JenkinsDouble) -> None:
+    jenkins.state.queue_seconds, jenkins.state.start_gap_seconds = 0.0, 0.3
+    client = _client(jenkins)
+    job, xml, _ = _job()
+    client.put_job(job, xml)
+    queued = client.build(job)
+    time.sleep(0.05)
+    state = client.job_state(job)
+    assert state is not None and not state.in_queue and state.last_build is None  # the gap
+    item = client.queue_item(queued.queue_id)
+    assert item is not None and item.left and item.number is None and not item.cancelled
+    assert client.cancel_queued(queued.queue_id) is False  # too late: the build is starting
+
+
+def test_step_logs_longer_than_wfapi_log_are_read_whole_as_plain_text(jenkins: JenkinsDouble) -> None:
+    """Finding 18: wfapi/log keeps the last 10 KiB as HTML; progressiveText has it all, paged."""
+    jenkins.state.page_bytes = 8192
+    text = "".join(f"{i:05d} <b>&amp; \u00e9\n" for i in range(5000))
+    jenkins.state.log_text = lambda _job, stage: text if stage == "build-1" else "short\n"
+    client = _client(jenkins)
+    job, xml, _ = _job()
+    client.put_job(job, xml)
+    number = _wait_build(client, client.build(job).queue_id)
+    view = _run_to_end(client, job, number)
+    stage = next(s for s in view["stages"] if s["name"] == "build-1")  # type: ignore[attr-defined]
+    assert "".join(client.stage_log(job, number, stage["id"])) == text
+
+
+def test_timestamper_prefixes_do_not_reach_the_log(jenkins: JenkinsDouble) -> None:
+    jenkins.state.all_pipelines_timestamps = True
+    client = _client(jenkins)
+    job, xml, _ = _job()
+    client.put_job(job, xml)
+    number = _wait_build(client, client.build(job).queue_id)
+    view = _run_to_end(client, job, number)
+    stage = next(s for s in view["stages"] if s["name"] == "ship")  # type: ignore[attr-defined]
+    assert "".join(client.stage_log(job, number, stage["id"])) == "+ run ship\n<ship> done & ok\n"
 
 
 def test_jenkins_down_is_a_clear_transient_error(jenkins: JenkinsDouble) -> None:

@@ -1,4 +1,4 @@
-"""The Jenkins back end: golden Jenkinsfiles, Groovy 2.4 parsing, user text kept as data.
+"""The Jenkins back end: golden Jenkinsfiles, Groovy 2.4 class generation, user text kept as data.
 
 Groovy checks need Debian's `groovy` (2.4.21, the Groovy Jenkins runs), which .ci/run installs;
 without it they skip saying so, except under CI where its absence is a failure.
@@ -17,9 +17,10 @@ import pytest
 import yaml
 
 from tests.helpers import SHARED, check_golden, example_dirs, load_context, pipeline_file
+from tests.jenkins import script_model
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
-from translator.compiler.jenkins import groovy_string
+from translator.compiler.jenkins import CHUNK, groovy_string, groovy_text
 
 HERE = Path(__file__).parent
 CASES = [c for c in example_dirs() if not c.name.startswith("invalid-") and c.name != "branch-excluded"]
@@ -60,8 +61,44 @@ def test_golden_jenkinsfile_and_config_xml(case: Path) -> None:
     assert root.findtext("definition/sandbox") == "true"
 
 
-def test_every_generated_jenkinsfile_parses_with_groovy_2_4(tmp_path: Path) -> None:
-    groovy = _groovy()
+def _class_generation(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """Groovy 2.4 (Jenkins' Groovy) compiles each file to bytecode, in one JVM: class generation is
+    where "String too long" (a constant over 65,535 units) is refused, not parsing."""
+    return subprocess.run([*_groovy(), str(HERE / "parse.groovy"), *map(str, files)], capture_output=True, text=True,
+                          env=_java_env(), timeout=900, check=False)
+
+
+def _steps(n: int, script: str = "echo step") -> str:
+    return yaml.safe_dump({"stages": [{"name": f"Stage {i}", "steps": [
+        {"runScriptConfig": {"image": "alpine:3.20", "shellScript": f"{script} {i}"},
+         "env": {"PAYLOAD": "x" * 300}}]} for i in range(n)]})
+
+
+def test_a_100_step_pipeline_compiles_to_class_generation(tmp_path: Path) -> None:
+    """Finding 15: one pod YAML literal passes 65,535 units at ~60 steps; chunks joined at run time do not."""
+    result = compile_text(_steps(100, "x" * 200), ExecutionContext(pipeline="big"), engine="jenkins")
+    assert result.ok and result.jenkins is not None
+    pod = script_model.model(result.jenkins.jenkinsfile).pod_yaml
+    assert len(pod) > 65_535 and len(yaml.safe_load(pod)["spec"]["containers"]) == 102  # 100 + clone + jnlp
+    path = tmp_path / "big.groovy"
+    path.write_text(result.jenkins.jenkinsfile)
+    proc = _class_generation([path])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_long_scripts_and_files_are_chunked_and_join_back_exactly(tmp_path: Path) -> None:
+    text = ("\u00e9\U0001F680'\\\n" * 9000) + "end"
+    expr = groovy_text(text)
+    assert expr.startswith("(") and expr.count(" + ") == len(text) // CHUNK
+    script = tmp_path / "join.groovy"
+    script.write_text(f"def t = {expr}\nprintln(t.getBytes('UTF-8').encodeBase64().toString())\n")
+    proc = subprocess.run([*_groovy(), str(script)], capture_output=True, text=True, env=_java_env(), timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert base64.b64decode(proc.stdout.strip()).decode("utf-8") == text
+
+
+def test_every_generated_jenkinsfile_compiles_with_groovy_2_4(tmp_path: Path) -> None:
     files = []
     for case in CASES:
         path = tmp_path / f"{case.name}.groovy"
@@ -75,8 +112,7 @@ def test_every_generated_jenkinsfile_parses_with_groovy_2_4(tmp_path: Path) -> N
             path.write_text(result.jenkins.jenkinsfile)
             files.append(path)
     assert len(files) > len(CASES) or not corpus.exists()
-    proc = subprocess.run([*groovy, str(HERE / "parse.groovy"), *map(str, files)], capture_output=True, text=True,
-                          env=_java_env(), timeout=600, check=False)
+    proc = _class_generation(files)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert f"parsed {len(files)}/{len(files)}" in proc.stdout
 
@@ -106,18 +142,17 @@ def test_hostile_text_reaches_the_shell_unchanged(tmp_path: Path) -> None:
 
 
 def test_hostile_names_scripts_and_env_in_a_whole_pipeline(tmp_path: Path) -> None:
-    groovy = _groovy()
     config = {"stages": [{"name": text[:30] or "x", "steps": [
         {"runScriptConfig": {"image": "alpine", "shellScript": text}, "env": {"V": text}}]} for text in HOSTILE]}
     result = compile_text(yaml.safe_dump(config, allow_unicode=True), ExecutionContext(), engine="jenkins")
     assert result.ok and result.jenkins is not None
     path = tmp_path / "hostile.groovy"
     path.write_text(result.jenkins.jenkinsfile)
-    proc = subprocess.run([*groovy, str(HERE / "parse.groovy"), str(path)], capture_output=True, text=True,
-                          env=_java_env(), timeout=120, check=False)
+    proc = _class_generation([path])
     assert proc.returncode == 0, proc.stdout
-    for text in HOSTILE:
-        assert groovy_string(text) in result.jenkins.jenkinsfile  # each script is one literal
+    model = script_model.model(result.jenkins.jenkinsfile)
+    scripts = [s.script for s in model.stages if s.script is not None][1:]  # past the clone step
+    assert [s.removeprefix("\n") if s.startswith("\n#!") else s for s in scripts] == HOSTILE  # data, exactly
 
 
 def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
@@ -127,8 +162,7 @@ def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
     jen = compile_text(text, ctx, engine="jenkins").jenkins
     argo = compile_text(text, ctx).objects[0]
     assert jen is not None
-    literal = jen.jenkinsfile.split("yaml: ", 1)[1].split(") {\n", 1)[0]
-    pod = yaml.safe_load(literal[1:-1].encode().decode("unicode_escape"))
+    pod = yaml.safe_load(script_model.model(jen.jenkinsfile).pod_yaml)
     assert pod["spec"]["affinity"] == argo["spec"]["affinity"]
     host = {v["name"]: v["hostPath"] for v in pod["spec"]["volumes"] if "hostPath" in v}
     argo_host = {v["name"]: v["hostPath"] for v in argo["spec"]["volumes"] if "hostPath" in v}
@@ -145,4 +179,46 @@ def test_skipped_steps_are_marked_skipped() -> None:
     assert jen is not None and out is not None
     assert "markStageSkippedForConditional('Only tags')" in out.jenkinsfile
     assert "markStageSkippedForConditional('mixed-2')" in out.jenkinsfile
-    assert "timeout(time: 60, unit: 'MINUTES')" in out.jenkinsfile and "timestamps {" in out.jenkinsfile
+    assert "timeout(time: 60, unit: 'MINUTES')" in out.jenkinsfile and "timestamps" not in out.jenkinsfile
+
+
+def test_the_timeout_covers_the_wait_for_the_agent_pod() -> None:
+    """Finding 22: `timeout` wraps `podTemplate`, as activeDeadlineSeconds covers a pending pod."""
+    out = compile_text(_steps(1), ExecutionContext(), engine="jenkins").jenkins
+    assert out is not None
+    calls = script_model.parse(out.jenkinsfile)
+    assert [c.name for c in calls] == ["timeout"] and calls[0].body is not None
+    assert [c.name for c in calls[0].body] == ["podTemplate"]
+
+
+def test_pod_template_names_the_pipeline_namespace() -> None:
+    """Finding 21: an external Jenkins' cloud may point elsewhere; the pod goes where its Secrets are."""
+    out = compile_text(_steps(1), ExecutionContext(namespace="team-a"), engine="jenkins").jenkins
+    assert out is not None
+    model = script_model.model(out.jenkinsfile)
+    assert model.namespace == "team-a"
+    pod = script_model.agent_pod(model, cloud_namespace="jenkins", pod_name="p")
+    assert pod["metadata"]["namespace"] == "team-a"
+
+
+def test_inner_stage_names_never_equal_an_outer_one() -> None:
+    """Finding 19: a one-step stage named like its step's id would list two stages of one name."""
+    text = ("stages:\n- name: build\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n"
+            "- name: build~1\n  steps:\n  - runScriptConfig: {image: a, shellScript: c}\n")
+    out = compile_text(text, ExecutionContext(), engine="jenkins").jenkins
+    assert out is not None
+    names = [s.name for s in script_model.model(out.jenkinsfile).stages]
+    assert len(names) == len(set(names)), names
+    assert compile_text(text, ExecutionContext(), engine="jenkins").jenkins == out  # stable
+
+
+def test_every_step_runs_with_xe_as_rancher_ran_it() -> None:
+    """Finding 1: durable-task runs `sh -xe` unless the text starts with `#!`; Rancher's leading space
+    meant it never did, so a script with a shebang still ran with -xe. It does here too."""
+    text = yaml.safe_dump({"stages": [{"name": "t", "steps": [
+        {"runScriptConfig": {"image": "a", "shellScript": "#!/bin/sh\nfalse\necho ok"}}]}]})
+    out = compile_text(text, ExecutionContext(), engine="jenkins").jenkins
+    assert out is not None
+    scripts = [s.script for s in script_model.model(out.jenkinsfile).stages if s.script is not None]
+    assert all(not s.startswith("#!") for s in scripts)
+    assert scripts[-1] == "\n#!/bin/sh\nfalse\necho ok"

@@ -126,9 +126,9 @@ class JenkinsClient:
 
     def _send(self, method: str, path: str, *, body: bytes | None, content_type: str,
               preload: bool = True) -> urllib3.BaseHTTPResponse:
+        crumb = self.crumb() if method == "POST" else {}  # first: it may bring the session cookie
         headers = self._headers({"Content-Type": content_type} if content_type else None)
-        if method == "POST":
-            headers.update(self.crumb())
+        headers.update(crumb)
         try:
             resp = self._http.request(method, self.url + path, body=body, headers=headers, redirect=False,
                                       preload_content=preload)

@@ -13,6 +13,7 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.controller.harness import System, wait_for
+from tests.jenkins import script_model
 from tests.jenkins.double import JenkinsDouble
 from tests.kube_double.server import KubeDouble
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
@@ -28,13 +29,15 @@ def jenkins() -> Iterator[JenkinsDouble]:
         yield double
 
 
-def _system(kube: KubeDouble, jenkins: JenkinsDouble, *, s3: S3Server | None = None, **cfg: Any) -> System:
-    setting: dict[str, Any] = {"jenkins": {"url": jenkins.url, "credentialsSecret": "jenkins-creds"}}
+def _system(kube: KubeDouble, jenkins: JenkinsDouble, *, s3: S3Server | None = None, secret: str = "secret",
+            jenkins_setting: dict[str, Any] | None = None, **cfg: Any) -> System:
+    setting: dict[str, Any] = {"jenkins": {"url": jenkins.url, "credentialsSecret": "jenkins-creds",
+                                           **(jenkins_setting or {})}}
     if s3 is not None:
         setting["logs"] = {"endpoint": s3.endpoint, "bucket": "pipeline-logs", "insecure": True,
                            "credentialsSecret": "log-store"}
     system = System(kube, engine="jenkins", setting=setting)
-    system.secret("jenkins-creds", {"username": "admin", "token": "secret"})
+    system.secret("jenkins-creds", {"username": "admin", "token": secret})
     system.secret("log-store", {"accesskey": ACCESS_KEY, "secretkey": SECRET_KEY})
     controller = system.start_controller(**cfg)
     engine = controller.registry.get("jenkins")
@@ -104,6 +107,8 @@ def test_the_same_status_under_argo_and_jenkins(jenkins: JenkinsDouble) -> None:
                                     if task == "test" and f else "Succeeded")
                     system.start_controller()
                 else:
+                    jenkins.state.jobs.clear()  # each scenario its own Jenkins history
+                    jenkins.state.builds.clear()
                     system = _system(kube, jenkins)
                 try:
                     system.apply_pipeline("web", config)
@@ -136,7 +141,7 @@ def test_stop_while_queued_cancels_and_while_running_aborts(system: System, jenk
     wait_for(lambda: jenkins.state.queue, what="a queue item")
     runs.request_stop(system.kube, "team", "web-1", "alice")
     ex = system.wait_state("web-1", "Aborted")
-    assert any(cancelled for _j, _at, cancelled in jenkins.state.queue.values())
+    assert any(item.cancelled for item in jenkins.state.queue.values())
     built = next(c for c in ex["status"]["conditions"] if c["type"] == "Built")
     assert built["status"] == "False" and "alice" in built["message"]
     assert {t["state"] for s in ex["status"]["stages"] for t in s["steps"]} == {"Waiting"}  # none started
@@ -281,14 +286,19 @@ def test_no_external_jenkins_deploys_one_in_the_namespace() -> None:
             deployment = wait_for(lambda: apps.read_namespaced_deployment("jenkins", "team"), what="Deployment")
             pod = deployment.spec.template.spec
             assert pod.service_account_name == "jenkins" and pod.security_context.run_as_non_root
-            plugins = core.read_namespaced_config_map("jenkins", "team").data["plugins.txt"].split()
-            assert {"kubernetes", "workflow-aggregator", "pipeline-stage-view", "timestamper"} <= set(plugins)
-            casc = core.read_namespaced_config_map("jenkins", "team").data["casc.yaml"]
-            assert "namespace: team" in casc and "markStageSkippedForConditional" in casc
+            config = core.read_namespaced_config_map("jenkins", "team").data
+            plugins = dict(line.split(":") for line in config["plugins.txt"].split())
+            assert {"kubernetes", "workflow-job", "pipeline-stage-view", "durable-task"} <= set(plugins)
+            assert all(plugins.values())  # every plugin pinned
+            assert "namespace: team" in config["casc.yaml"] and "markStageSkippedForConditional" in config["casc.yaml"]
+            assert "addFixedNewToken" in config["seed-token.groovy"]
+            env = {e.name: e for e in pod.containers[0].env}
+            assert env["JENKINS_API_TOKEN"].value_from.secret_key_ref.key == "token"
+            assert env["JENKINS_ADMIN_PASSWORD"].value_from.secret_key_ref.key == "password"
             assert {p.name for p in core.read_namespaced_service("jenkins", "team").spec.ports} == {"http", "agent"}
             assert core.read_namespaced_service_account("jenkins", "team")
             token = core.read_namespaced_secret("jenkins-admin", "team").data["token"]
-            assert len(base64.b64decode(token)) >= 24
+            assert re.fullmatch(r"11[0-9a-f]{32}", base64.b64decode(token).decode())  # core ApiTokenStore
             # made once: a second reconcile does not rotate the admin token
             system.kube.patch("pipelinesettings", "team", "default", {"spec": {"executorQuota": 3}})
             time.sleep(0.5)
@@ -327,7 +337,7 @@ CACHED = {"stages": [{"name": "Build", "cache": {"paths": ["/root/.m2"]},
                       "steps": [{"runScriptConfig": {"image": "maven", "shellScript": "mvn package"}}]}]}
 
 
-def _holder(system: System, node: str) -> None:
+def _holder(system: System, node: str, pipeline: str = "web") -> None:
     from datetime import UTC, datetime
 
     kube = system.kube
@@ -335,26 +345,30 @@ def _holder(system: System, node: str) -> None:
                      {"apiVersion": "devops.cubepaas.io/v1alpha1", "kind": "CacheInventory",
                       "metadata": {"name": node}})
     body["status"] = {"node": node, "updated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                      "caches": [{"pipeline": "team/web", "bytes": 10, "lastUsed": "2026-11-25T00:00:00Z"}]}
+                      "caches": [{"pipeline": f"team/{pipeline}", "bytes": 10, "lastUsed": "2026-11-25T00:00:00Z"}]}
     kube.call(kube.custom.replace_cluster_custom_object_status, "devops.cubepaas.io", "v1alpha1", "cacheinventories",
               node, body)
 
 
 def test_jenkins_agent_pod_carries_the_placement_and_its_node_is_recorded(system: System,
                                                                         jenkins: JenkinsDouble) -> None:
+    """Finding 20 too: a long name's agent pod carries the plugin's sanitised `jenkins/label`, not ours."""
     import time as _time
 
-    _holder(system, "node-b")
-    system.apply_pipeline("web", CACHED)
-    wait_for(lambda: system.controller and system.controller.cache_index.lookup("team", "web", _time.time())[0])
-    # the agent pod Jenkins' kubernetes plugin would start, scheduled on the holder
-    system.kube.call(system.kube.core.create_namespaced_pod, "team", {
-        "metadata": {"name": "web-1-agent-x1", "labels": {"jenkins/label": "web-1"}},
-        "spec": {"nodeName": "node-b", "containers": [{"name": "jnlp", "image": "jenkins/inbound-agent"}]}})
-    runs.create_run(system.kube, "team", "web")
-    ex = system.wait_state("web-1", "Success")
-    script = ElementTree.fromstring(jenkins.state.jobs["team-web-1"]).findtext("definition/script") or ""
-    pod_yaml = script.split("yaml: '", 1)[1].split("') {", 1)[0]  # the same terms as on Argo: compiler tests
+    name = "web-" + "x" * 60
+    jenkins.state.stage_seconds = 0.5
+    _holder(system, "node-b", pipeline=name)
+    system.apply_pipeline(name, CACHED)
+    wait_for(lambda: system.controller and system.controller.cache_index.lookup("team", name, _time.time())[0])
+    runs.create_run(system.kube, "team", name)
+    job = wait_for(lambda: next(iter(jenkins.state.builds), None), what="the build")
+    pod = jenkins.state.agent_pod(job)  # the agent pod Jenkins' kubernetes plugin starts, on the holder
+    assert pod["metadata"]["labels"]["jenkins/label"] != f"{name}-1" and pod["metadata"]["namespace"] == "team"
+    pod["spec"]["nodeName"] = "node-b"
+    system.kube.call(system.kube.core.create_namespaced_pod, "team", pod)
+    ex = system.wait_state(f"{name}-1", "Success")
+    script = ElementTree.fromstring(jenkins.state.jobs[job]).findtext("definition/script") or ""
+    pod_yaml = script_model.model(script).pod_yaml  # the same terms as on Argo: compiler tests
     assert "requiredDuringSchedulingIgnoredDuringExecution" in pod_yaml and "- node-b" in pod_yaml
     assert ex["status"]["cache"]["node"] == "node-b" and ex["status"]["cache"]["result"] == "Hit"
     assert next(c for c in ex["status"]["conditions"] if c["type"] == "Cached")["reason"] == "CacheHit"
@@ -381,7 +395,136 @@ def test_jenkins_bounded_wait_gives_up_and_runs_cold(jenkins: JenkinsDouble) -> 
             cond = next(c for c in ex["status"]["conditions"] if c["type"] == "Cached")
             assert cond["reason"] == "RanCold" and "node-b" in cond["message"]
             assert ex["status"]["engineRef"]["jenkinsJob"] == "team-web-1-cold"
-            assert any(cancelled for job, _at, cancelled in jenkins.state.queue.values() if job == "team-web-1")
+            assert any(item.cancelled for item in jenkins.state.queue.values() if item.job == "team-web-1")
             assert "team-web-1" not in jenkins.state.builds  # withdrawn before it ever ran
+        finally:
+            system.close()
+
+
+# ---------------------------------------------------------------------- a real Jenkins' behaviours (issue 10)
+
+
+def test_a_script_whose_first_command_fails_fails_the_step_as_on_rancher(system: System,
+                                                                        jenkins: JenkinsDouble) -> None:
+    """Finding 1: durable-task runs `sh -xe` unless the script starts with `#!` (then its interpreter,
+    without -e); Rancher's `sh \'\'\' <script> \'\'\'` never started so. The same script fails here."""
+    jenkins.state.run_scripts = lambda _job, stage: stage == "build"
+    system.apply_pipeline("web", {"stages": [{"name": "Build", "steps": [
+        {"runScriptConfig": {"image": "alpine", "shellScript": "#!/bin/sh\nfalse\necho built"}}]}]})
+    runs.create_run(system.kube, "team", "web")
+    ex = system.wait_state("web-1", "Success", "Failed")
+    step = ex["status"]["stages"][1]["steps"][0]
+    assert ex["status"]["executionState"] == "Failed" and step["message"] == "script returned exit code 1"
+    result = jenkins.state.builds["team-web-1"][1].results["build"]
+    assert "+ false" in result[2] and "built" not in result[2]  # the -x trace, and nothing after the failure
+
+
+def test_write_file_and_sh_work_through_the_agents_filesystem(system: System, jenkins: JenkinsDouble) -> None:
+    """Finding 12: the agent in `jnlp` writes durable-task's control files and writeFile output; the pod
+    must give it the workspace, and every `<dir>@tmp` must be on it."""
+    system.apply_pipeline("web", {"stages": [{"name": "Deploy", "steps": [
+        {"applyYamlConfig": {"content": "kind: ConfigMap\n", "namespace": "team"}}]}]})
+    runs.create_run(system.kube, "team", "web")
+    ex = system.wait_state("web-1", "Success", "Failed")
+    assert ex["status"]["executionState"] == "Success", ex["status"]["stages"]
+    model = jenkins.state.builds["team-web-1"][1].job
+    assert model is not None and any(stage.files for stage in model.stages)  # writeFile was exercised
+
+
+def test_a_build_just_starting_is_building_not_failed(system: System, jenkins: JenkinsDouble) -> None:
+    """Finding 16: wfapi answers NOT_EXECUTED for a build whose flow execution does not exist yet."""
+    jenkins.state.execution_seconds = 1.0
+    system.apply_pipeline("web")
+    runs.create_run(system.kube, "team", "web")
+    wait_for(lambda: jenkins.state.builds.get("team-web-1"), what="the build")
+    time.sleep(0.4)
+    assert system.state("web-1") == "Building"
+    system.wait_state("web-1", "Success", timeout=20)
+
+
+def test_the_queue_to_build_gap_is_neither_a_cancel_nor_a_reason_to_build_again(system: System,
+                                                                              jenkins: JenkinsDouble) -> None:
+    """Finding 17: the item leaves the queue before the build exists (core Queue.onStartExecuting)."""
+    jenkins.state.start_gap_seconds = 1.5
+    system.apply_pipeline("web")
+    runs.create_run(system.kube, "team", "web")
+    wait_for(lambda: any(i.left_at for i in jenkins.state.queue.values()), what="the item leaving the queue")
+    time.sleep(0.5)
+    assert system.state("web-1") == "Building"
+    system.wait_state("web-1", "Success", timeout=20)
+    assert len(jenkins.state.builds["team-web-1"]) == 1 and len(jenkins.state.queue) == 1
+    assert "DisableConcurrentBuildsJobProperty" in jenkins.state.jobs["team-web-1"]
+
+
+def test_stop_in_the_queue_gap_stops_the_build_it_became(system: System, jenkins: JenkinsDouble) -> None:
+    """Finding 17: cancelItem of an item that left is refused (core Queue.doCancelItem): stop the build."""
+    jenkins.state.start_gap_seconds, jenkins.state.stage_seconds = 1.0, 1.0
+    system.apply_pipeline("web")
+    runs.create_run(system.kube, "team", "web")
+    wait_for(lambda: any(i.left_at for i in jenkins.state.queue.values()), what="the item leaving the queue")
+    runs.request_stop(system.kube, "team", "web-1", "alice")
+    ex = system.wait_state("web-1", "Aborted", timeout=20)
+    build = jenkins.state.builds["team-web-1"][1]
+    assert build.aborted_at is not None and not any(i.cancelled for i in jenkins.state.queue.values())
+    assert "alice" in next(c for c in ex["status"]["conditions"] if c["type"] == "Built")["message"]
+
+
+def test_a_password_works_with_the_session_its_crumb_came_with(jenkins: JenkinsDouble) -> None:
+    """Finding 13: DefaultCrumbIssuer binds the crumb to the session; API tokens need none."""
+    with KubeDouble() as kube:
+        system = _system(kube, jenkins, secret="admin-password")
+        try:
+            system.apply_pipeline("web")
+            runs.create_run(system.kube, "team", "web")
+            system.wait_state("web-1", "Success", timeout=20)
+        finally:
+            system.close()
+
+
+def test_a_permission_jenkins_refuses_fails_the_run_at_once(system: System, jenkins: JenkinsDouble) -> None:
+    """Finding 13: a 403 that is not about the crumb is not retried as if Jenkins were unavailable."""
+    jenkins.state.forbidden = frozenset({"Job/Build"})
+    system.apply_pipeline("web")
+    runs.create_run(system.kube, "team", "web")
+    ex = system.wait_state("web-1", "Failed", timeout=10)
+    cond = next(c for c in ex["status"]["conditions"] if c["type"] == "Provisioned")
+    assert cond["reason"] == "JenkinsForbidden" and "missing the Job/Build permission" in cond["message"]
+
+
+def test_a_stage_named_like_its_step_keeps_the_steps_log(jenkins: JenkinsDouble, s3_server: S3Server) -> None:
+    """Finding 19: `stage('build') { parallel('build': { stage('build') ... }) }` lists two `build`s;
+    the log lookup found the outer, empty one."""
+    jenkins.state.log_text = lambda _job, stage: f"log of {stage}\n"
+    with KubeDouble() as kube:
+        system = _system(kube, jenkins, s3=s3_server)
+        try:
+            system.apply_pipeline("web", {"stages": [{"name": "build", "steps": [
+                {"runScriptConfig": {"image": "alpine", "shellScript": "make"}}]}]})
+            runs.create_run(system.kube, "team", "web")
+            wait_for(lambda: (e := system.execution("web-1")) and e["status"]["stages"][1]["steps"][0].get("log"),
+                     timeout=20, what="the step's log archived")
+            body = s3_server.client().get_object("pipeline-logs", "team/web/1/1/0/main.log").read().decode()
+            assert body == "log of build~1\n"
+        finally:
+            system.close()
+
+
+def test_jobs_of_finished_executions_are_deleted_after_the_retention(jenkins: JenkinsDouble) -> None:
+    """Finding 23: an external Jenkins does not fill up with one job per execution."""
+    with KubeDouble() as kube:
+        system = _system(kube, jenkins, jenkins_setting={"jobRetentionSeconds": 1})
+        engine = system.controller.registry.get("jenkins") if system.controller else None
+        assert isinstance(engine, JenkinsEngine)
+        engine.sweep_seconds = 0.0
+        jenkins.state.jobs["someone-elses"] = "<flow-definition><description>theirs</description></flow-definition>"
+        try:
+            system.apply_pipeline("web")
+            runs.create_run(system.kube, "team", "web")
+            system.wait_state("web-1", "Success", timeout=20)
+            time.sleep(1.5)
+            runs.create_run(system.kube, "team", "web")
+            system.wait_state("web-2", "Success", timeout=20)
+            wait_for(lambda: "team-web-1" not in jenkins.state.jobs, what="the old job deleted")
+            assert "team-web-2" in jenkins.state.jobs and "someone-elses" in jenkins.state.jobs
         finally:
             system.close()

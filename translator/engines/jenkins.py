@@ -300,14 +300,22 @@ class JenkinsEngine:
             number = ref.jenkins_build or state.last_build
             queue_id = state.queue_id if state.in_queue else self._queue_items.get((jenkins.url, job))
             if not number and queue_id is not None and not jenkins.cancel_queued(queue_id):
-                item = jenkins.queue_item(queue_id)  # too late to cancel: the item left, its build started
-                number = item.number if item is not None else None
+                number = self._build_of(jenkins, queue_id)  # too late to cancel: the item left, its build starts
             if number:
                 jenkins.stop_build(job, number)
                 self._stopped.add((job, number))
             # else: the build is still being made; the controller stops again on its next sync
         except JenkinsError as exc:
             raise _engine_error(exc, "stopping the build", jenkins.url) from exc
+
+    def _build_of(self, jenkins: JenkinsClient, queue_id: int) -> int | None:
+        """The build a queue item that left became: its executor makes it within moments."""
+        deadline = time.monotonic() + self.start_gap_seconds
+        while True:
+            item = jenkins.queue_item(queue_id)
+            if item is None or item.number or item.cancelled or time.monotonic() > deadline:
+                return item.number if item is not None else None
+            time.sleep(min(0.2, self.start_gap_seconds / 10))
 
     def withdraw(self, execution: PipelineExecution, plan: Plan) -> None:
         self.stop(execution, plan, "withdrawn: no node holding the cache could take it")

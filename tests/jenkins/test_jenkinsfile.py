@@ -18,6 +18,8 @@ import yaml
 
 from tests.helpers import SHARED, check_golden, example_dirs, load_context, pipeline_file
 from tests.jenkins import script_model
+from tests.jenkins.double import run_like_durable_task
+from translator.compiler import scripts
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.jenkins import CHUNK, groovy_string, groovy_text
@@ -151,8 +153,8 @@ def test_hostile_names_scripts_and_env_in_a_whole_pipeline(tmp_path: Path) -> No
     proc = _class_generation([path])
     assert proc.returncode == 0, proc.stdout
     model = script_model.model(result.jenkins.jenkinsfile)
-    scripts = [s.script for s in model.stages if s.script is not None][1:]  # past the clone step
-    assert [s.removeprefix("\n") if s.startswith("\n#!") else s for s in scripts] == HOSTILE  # data, exactly
+    sent = [s.script for s in model.stages if s.script is not None][1:]  # past the clone step
+    assert sent == HOSTILE  # data, exactly
 
 
 def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
@@ -212,13 +214,17 @@ def test_inner_stage_names_never_equal_an_outer_one() -> None:
     assert compile_text(text, ExecutionContext(), engine="jenkins").jenkins == out  # stable
 
 
-def test_every_step_runs_with_xe_as_rancher_ran_it() -> None:
-    """Finding 1: durable-task runs `sh -xe` unless the text starts with `#!`; Rancher's leading space
-    meant it never did, so a script with a shebang still ran with -xe. It does here too."""
-    text = yaml.safe_dump({"stages": [{"name": "t", "steps": [
-        {"runScriptConfig": {"image": "a", "shellScript": "#!/bin/sh\nfalse\necho ok"}}]}]})
-    out = compile_text(text, ExecutionContext(), engine="jenkins").jenkins
-    assert out is not None
-    scripts = [s.script for s in script_model.model(out.jenkinsfile).stages if s.script is not None]
-    assert all(not s.startswith("#!") for s in scripts)
-    assert scripts[-1] == "\n#!/bin/sh\nfalse\necho ok"
+def test_scripts_reach_sh_unchanged_so_jenkins_starts_them_as_argo_does() -> None:
+    """Finding 1: durable-task runs `sh -xe` unless the text starts with `#!`
+    (BourneShellScript.launchWithCookie); Argo's command follows the same rule
+    (`scripts.launch_command`), so passing the text unchanged gives the same launch on both."""
+    for script in ("false\necho ok", "#!/bin/sh\nfalse\necho ok"):
+        text = yaml.safe_dump({"stages": [{"name": "t", "steps": [
+            {"runScriptConfig": {"image": "a", "shellScript": script}}]}]})
+        out = compile_text(text, ExecutionContext(), engine="jenkins").jenkins
+        assert out is not None
+        sent = [s.script for s in script_model.model(out.jenkinsfile).stages if s.script is not None][-1]
+        assert sent == script
+        status, _error, log = run_like_durable_task(sent)  # the double's durable-task launcher
+        xe = scripts.launch_command(script, "/s.sh")[:2] == ["sh", "-xe"]
+        assert (status == "FAILED") is xe and ("+ false" in log) is xe

@@ -13,10 +13,10 @@ What a real Jenkins needs, and why it is written so:
   filesystem, and the kubernetes plugin gives a default `jnlp` container none of the pod YAML's
   mounts (PodTemplateBuilder.build): the pod declares `jnlp` with the workspace mounted, and every
   step runs in a directory under /workspace, so `<dir>@tmp` is on the shared volume too.
-- durable-task runs `sh` scripts with `sh -xe` unless the text starts with `#!`
-  (BourneShellScript.launchWithCookie). Rancher wrote `sh ''' <script> '''`, whose leading
-  space meant it never did: a script starting with `#!` gets a leading newline, so every step
-  runs with `-xe` (trace in the log, the first failing command fails the step), as on Rancher.
+- Scripts go to `sh` unchanged: durable-task runs them `sh -xe` unless the text starts with `#!`
+  (BourneShellScript.launchWithCookie), the rule `compiler/scripts.launch_command` writes for Argo,
+  so a step starts the same way on both engines (trace in the log, the first failing command
+  fails the step).
 - The JVM refuses string constants over 65,535 bytes of modified UTF-8 ("String too long" at
   class generation): long literals (pod YAML, scripts, files) are chunks joined at run time.
 - Inner (step) stage names never equal an outer (stage) name: wfapi lists both, flat.
@@ -105,12 +105,6 @@ def branch_stage_names(plan: Plan) -> dict[str, str]:
     return names
 
 
-def sh_script(script: str) -> str:
-    """The text given to `sh`: never starting with `#!`, so durable-task runs it with `sh -xe`
-    (BourneShellScript.launchWithCookie), as it ran Rancher's `sh ''' <script> '''`."""
-    return "\n" + script if script.startswith("#!") else script
-
-
 def agent_container() -> dict[str, Any]:
     """`jnlp` with the workspace: the plugin fills in image, args and env (PodTemplateBuilder.build)."""
     return {"name": AGENT_CONTAINER, "securityContext": {"runAsUser": AGENT_USER},
@@ -165,7 +159,7 @@ def _step_body(step: PlanStep, indent: str) -> list[str]:
         lines.append(f"{inner}}}")
     # the clone step too runs in /workspace/source (its script makes it): `<dir>@tmp` stays on the volume
     lines.append(f"{inner}dir({groovy_string(SOURCE_DIR)}) {{")
-    script = groovy_text(sh_script(step.script))
+    script = groovy_text(step.script)  # durable-task: `sh -xe` unless it starts with `#!`
     lines.append(f"{inner}    sh(label: {groovy_string(step.display_name)}, script: {script})")
     lines.append(f"{inner}}}")
     lines.append(f"{indent}}}")

@@ -58,7 +58,7 @@ def _engine_error(exc: JenkinsError, doing: str, url: str) -> EngineError:
 
 
 SECRET_TTL = 60.0  # a rotated credentials Secret is picked up within a minute
-START_GAP_SECONDS = 30.0  # longest a build may take to appear once its queue item left the queue
+START_GAP_SECONDS = 10.0  # longest a build may take to appear once its queue item left the queue
 SWEEP_SECONDS = 300.0  # finished jobs are looked for at most this often per Jenkins and namespace
 
 

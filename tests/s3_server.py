@@ -53,7 +53,10 @@ class S3Server:
     def start(self, timeout: float = 60.0) -> S3Server:
         args = [weed_binary(), "server", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
                 f"-s3.config={self.dir / 's3.json'}", "-master.volumeSizeLimitMB=64", "-volume.max=200",
-                "-master.telemetry=false"]
+                "-master.telemetry=false",
+                # weed's Iceberg and Lance catalogs listen on fixed ports by default (8181, ...): off, so
+                # two servers on one machine (parallel test runs) never collide
+                "-s3.port.iceberg=0", "-s3.port.lance=0"]
         args += [f"-{k}={v}" for k, v in self.ports.items()]
         self.proc = subprocess.Popen(args, stdout=(self.dir / "log").open("wb"), stderr=subprocess.STDOUT)
         client = self.client()

@@ -15,15 +15,31 @@ ends in Error), workspace claims and `volumeClaimGC`, mutexes (a step stays Pend
 for <key> lock", while another holds one of its own), v2 pod names and node ids. Tasks for
 which `execute(workflow, task)` is true run their container command with a real `sh`; their
 exit code decides the step and their output is the pod's log.
+
+Runtime behaviours, each in its own method below with the source it follows: pods the kubelet
+cannot start (a missing image, a missing Secret) stay Pending with the container's waiting
+reason in the node's message; a pod whose service account does not exist is refused; a
+shutdown deletes pending pods at once and terminates running ones; completed pods are deleted
+by the Workflow's podGC after Argo's delay; a step's log is archived where its template says,
+and a failed upload (no bucket, wrong credentials) ends the node in Error; with `offload` the
+node status moves to "Argo's database" and the Workflow keeps only its version.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from minio import Minio
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError
 
 from tests import argo_sim_rules as rules
 from tests.kube_double.server import KubeDouble
@@ -31,6 +47,10 @@ from tests.kube_double.store import ApiError
 
 FINISHED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
 STOP_MESSAGE = "Stopped with strategy 'Terminate'"
+# argo-workflows v3.7 workflow/controller/exec_control.go: applyExecutionControl (two spaces, as Argo writes it)
+NODE_STOP_MESSAGE = "workflow shutdown with strategy:  Terminate"
+# argo-workflows v3.7 config/config.go: GetPodGCDeleteDelayDuration (podGCDeleteDelayDuration unset)
+POD_GC_DELAY = 5.0
 UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
 
 
@@ -50,7 +70,8 @@ class ArgoSimulator:
                  step_seconds: float = 0.05, tick: float = 0.01,
                  outcome: Callable[[str, str], str] | None = None, version: str = "v4.1",
                  artifact_repository: dict[str, Any] | None = None, controller_namespace: str = "argo",
-                 execute: Callable[[str, str], bool] | None = None, pod_names: str = "v2") -> None:
+                 execute: Callable[[str, str], bool] | None = None, pod_names: str = "v2",
+                 pod_gc_delay: float = POD_GC_DELAY) -> None:
         self.kube = kube
         self.version = rules.simulated_version(version)
         self.artifact_repository = artifact_repository  # the controller's configured default; None: none
@@ -67,6 +88,12 @@ class ArgoSimulator:
         self.paused: set[str] = set()  # tasks held Running until released
         self.busy: set[str] = set()  # nodes with no room: pods that may only go there stay Pending
         self.placements: list[tuple[str, str, str]] = []  # (workflow, task, node)
+        self.missing_images: set[str] = set()  # images no registry has: their pods never start
+        self.offload = False  # keep node status in "Argo's database" (persistence.nodeStatusOffLoad)
+        self.offloaded: dict[str, dict[str, Any]] = {}  # that database: workflow uid -> nodes
+        self.pod_gc_delay = pod_gc_delay
+        self._gc_due: list[tuple[float, str, str]] = []  # (when, namespace, pod) podGC deletes
+        self._pull_failed: set[tuple[str, str]] = set()  # pods whose image pull already failed once
         self._started: dict[tuple[str, str], float] = {}
         self._rr = 0
         self._stop = threading.Event()
@@ -112,6 +139,7 @@ class ArgoSimulator:
                     after = self.store.objects.get(key)
                     if after is not None:
                         due[uid] = (self._next_change(after), after["metadata"]["resourceVersion"])
+            self._collect_pods()
             time.sleep(self.tick)
 
     # ------------------------------------------------------------------ placement
@@ -140,8 +168,12 @@ class ArgoSimulator:
         tname = node["displayName"]
         self._started[(name, tname)] = time.monotonic()
         self.placements.append((name, tname, target))
-        self._maybe_execute(wf, node)
         pod = pod_name(name, node, self._pod_names(wf))
+        refused = self._admission_refuses(wf, ns, pod)
+        if refused:
+            node.update(phase="Error", message=refused, finishedAt=_stamp())
+            return
+        self._maybe_execute(wf, node)
         try:
             self.store.create(self.pods, ns, {"metadata": {
                 "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
@@ -160,7 +192,7 @@ class ArgoSimulator:
         name, ns = wf["metadata"]["name"], wf["metadata"]["namespace"]
         new = {**wf, "status": dict(wf.get("status") or {})}
         status = new["status"]
-        nodes: dict[str, Any] = {k: dict(v) for k, v in (status.get("nodes") or {}).items()}
+        nodes: dict[str, Any] = {k: dict(v) for k, v in self._hydrate(wf, status).items()}
         dag = next(t for t in wf["spec"]["templates"] if t["name"] == wf["spec"]["entrypoint"])
         root_id = name
         if not status.get("phase"):
@@ -239,17 +271,18 @@ class ArgoSimulator:
                 by_task[tname] = node
                 continue
             if shutdown:
-                node.update(phase="Failed", message=STOP_MESSAGE, finishedAt=_stamp())
+                self._terminate(wf, task, node, ns, pod)
             elif ("", "pods", ns, pod) not in self.store.objects:
                 node.update(phase="Error", message="pod deleted", finishedAt=_stamp())
             elif node["phase"] == "Pending":
-                node["phase"] = "Running"
+                self._start_pod(wf, task, node, ns, pod)
             elif tname not in self.paused and now - self._started.get((name, tname), now) >= self.step_seconds:
                 ended = self._main_ended(wf, task)
                 if ended is not None:
                     node.update(phase=ended[0], finishedAt=_stamp())
                     if ended[1]:
                         node["message"] = ended[1]
+                    self._pod_ended(wf, task, node, ns, pod)
             nodes[node["id"]] = node
             by_task[tname] = node
         pods = [n for n in nodes.values() if n.get("boundaryID") == root_id]
@@ -268,28 +301,242 @@ class ArgoSimulator:
             if shutdown:
                 status["message"] = STOP_MESSAGE
             nodes[root_id].update(phase=phase, finishedAt=_stamp())
+            self._workflow_ended(wf, phase)
         status["nodes"] = nodes
+        self._dehydrate(wf, status)
         if new != wf:
             self.store.replace(self.res, ns, name, new)
 
     def _next_change(self, wf: dict[str, Any]) -> float:
         """The earliest moment a Running pod of `wf` may finish; now if anything else is pending."""
         times = []
-        for node in ((wf.get("status") or {}).get("nodes") or {}).values():
+        for node in self._hydrate(wf, wf.get("status") or {}).values():
             if node.get("type") != "Pod" or node.get("phase") in FINISHED:
                 continue
             if node.get("phase") == "Pending":
-                return 0.0 if node.get("hostNodeName") else time.monotonic() + 0.05
+                waiting = node.get("hostNodeName") and not node.get("message")
+                return 0.0 if waiting else time.monotonic() + 0.05
             started = self._started.get((wf["metadata"]["name"], node["displayName"]))
             times.append((started or 0.0) + self.step_seconds)
         return min(times) if times else 0.0
+
+    # ------------------------------------------------------------------ runtime: admission, kubelet, podGC
+
+    def _template(self, wf: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+        return next(t for t in wf["spec"]["templates"] if t["name"] == task["template"])
+
+    def _exists(self, kind: str, ns: str, name: str) -> dict[str, Any] | None:
+        return self.store.objects.get(("", kind, ns, name))
+
+    def _admission_refuses(self, wf: dict[str, Any], ns: str, pod: str) -> str:
+        """Why the API server refuses the pod, as Argo then writes it into the node's message."""
+        account = wf["spec"].get("serviceAccountName") or "default"
+        # kubernetes plugin/pkg/admission/serviceaccount/admission.go: the pod's account must exist (the
+        # `default` one is made in every namespace by the serviceaccounts controller); argo-workflows v3.7
+        # workflow/controller/workflowpod.go: createWorkflowPod -> a non-transient error marks the node Error
+        if account != "default" and self._exists("serviceaccounts", ns, account) is None:
+            return (f'pods "{pod}" is forbidden: error looking up service account {ns}/{account}: '
+                    f'serviceaccount "{account}" not found')
+        return ""
+
+    def _container_waiting(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str
+                           ) -> tuple[str, str] | None:
+        """(reason, message) of the main container the kubelet cannot start yet; None when it starts."""
+        template = self._template(wf, task)
+        # kubernetes pkg/kubelet/volumemanager: no container starts before every volume is mounted; a
+        # missing Secret or ConfigMap leaves them all waiting "ContainerCreating" (a FailedMount event).
+        # argo-workflows v3.7 workflow/controller/workflowpod.go: createSecretVolumesAndMounts mounts the
+        # archive location's Secrets into the wait container.
+        for volume in [*(wf["spec"].get("volumes") or []), *(template.get("volumes") or [])]:
+            for kind, field, plural in (("secret", "secretName", "secrets"), ("configMap", "name", "configmaps")):
+                source = volume.get(kind)
+                if source and not source.get("optional") and self._exists(plural, ns, source.get(field, "")) is None:
+                    return "ContainerCreating", ""
+        s3 = ((template.get("archiveLocation") or {}).get("s3")) or {}
+        for ref in (s3.get("accessKeySecret"), s3.get("secretKeySecret")):
+            if ref and self._exists("secrets", ns, ref["name"]) is None:
+                return "ContainerCreating", ""
+        container = template.get("container") or {}
+        image = container.get("image", "")
+        # kubernetes pkg/kubelet/images/image_manager.go: EnsureImageExists -> ErrImagePull, then
+        # ImagePullBackOff "Back-off pulling image %q" while the back-off lasts
+        if image in self.missing_images:
+            if (ns, pod) in self._pull_failed:
+                return "ImagePullBackOff", f'Back-off pulling image "{image}"'
+            self._pull_failed.add((ns, pod))
+            ref = image if "/" in image else f"docker.io/library/{image}"
+            ref = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+            return "ErrImagePull", (f'failed to pull and unpack image "{ref}": failed to resolve reference '
+                                    f'"{ref}": {ref}: not found')
+        # kubernetes pkg/kubelet/kubelet_pods.go: makeEnvironmentVariables -> CreateContainerConfigError
+        for env in container.get("env") or []:
+            source = env.get("valueFrom") or {}
+            for kind, plural, title in (("secretKeyRef", "secrets", "Secret"), ("configMapKeyRef", "configmaps",
+                                                                                  "ConfigMap")):
+                ref = source.get(kind)
+                if not ref or ref.get("optional"):
+                    continue
+                found = self._exists(plural, ns, ref["name"])
+                if found is None:
+                    return "CreateContainerConfigError", f'{title.lower()} "{ref["name"]}" not found'
+                data = {**(found.get("data") or {}), **(found.get("stringData") or {})}
+                if ref["key"] not in data:
+                    return "CreateContainerConfigError", f"couldn't find key {ref['key']} in {title} {ns}/{ref['name']}"
+        return None
+
+    def _pod_status(self, ns: str, pod: str, status: dict[str, Any]) -> None:
+        current = self._exists("pods", ns, pod)
+        if current is not None and current.get("status") != status:
+            self.store.replace(self.pods, ns, pod, {**current, "status": status}, subresource="status")
+
+    def _start_pod(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str) -> None:
+        """The kubelet starts the pod, or leaves it Pending with the reason Argo copies into the node."""
+        waiting = self._container_waiting(wf, task, ns, pod)
+        if waiting is None:
+            if node.get("message"):  # it waited: the step's time starts now
+                self._started[(wf["metadata"]["name"], node["displayName"])] = time.monotonic()
+            # argo-workflows v3.7 workflow/controller/operator.go: assessNodeStatus clears the pending message
+            node["phase"] = "Running"
+            node.pop("message", None)
+            self._pod_status(ns, pod, {"phase": "Running", "containerStatuses": [
+                {"name": "main", "state": {"running": {}}}, {"name": "wait", "state": {"running": {}}}]})
+            return
+        reason, message = waiting
+        # argo-workflows v3.7 workflow/controller/operator.go: getPendingReason ("<reason>: <message>")
+        node["message"] = f"{reason}: {message}" if message else reason
+        wait_state = {"running": {}} if reason != "ContainerCreating" else {"waiting": {"reason": reason}}
+        self._pod_status(ns, pod, {"phase": "Pending", "containerStatuses": [
+            {"name": "main", "state": {"waiting": {"reason": reason, "message": message}}},
+            {"name": "wait", "state": wait_state}]})
+
+    def _terminate(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str) -> None:
+        """Shutdown: argo-workflows v3.7 workflow/controller/exec_control.go: applyExecutionControl fails the
+        node at once; workflow/controller/pod/queue.go: a Pending pod is deleted, a running one is sent
+        SIGTERM (its wait container still saves the log) and is left to the podGC."""
+        was_pending = node["phase"] == "Pending"
+        node.update(phase="Failed", message=NODE_STOP_MESSAGE, finishedAt=_stamp())
+        if self._exists("pods", ns, pod) is None:
+            return
+        if was_pending:
+            self.store.delete(self.pods, ns, pod)
+            return
+        self._pod_status(ns, pod, {"phase": "Failed", "containerStatuses": [
+            {"name": "main", "state": {"terminated": {"exitCode": 143, "reason": "Error"}}},
+            {"name": "wait", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]})
+        self._pod_ended(wf, task, node, ns, pod, terminated=True)
+
+    def _pod_ended(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str,
+                   *, terminated: bool = False) -> None:
+        """The main container exited: the wait container archives its log, then the podGC may delete it."""
+        # a step whose log had nowhere to go already ended in Error (tests/argo_sim_rules.py)
+        failure = "" if node["phase"] == "Error" else self._archive_log(wf, task, ns, pod)
+        if failure and node["phase"] == "Succeeded":
+            # argo-workflows v3.7 workflow/controller/operator.go: inferFailedReason, a failed wait container
+            # after a successful main one makes the node Error with the wait container's message
+            node.update(phase="Error", message=f"wait: Error (exit code 1): {failure}")
+        if not terminated:
+            main, wait = int(node["phase"] != "Succeeded"), int(bool(failure))
+            self._pod_status(ns, pod, {"phase": "Failed" if main or wait else "Succeeded", "containerStatuses": [
+                {"name": "main", "state": {"terminated": {"exitCode": main}}},
+                {"name": "wait", "state": {"terminated": {"exitCode": wait}}}]})
+        strategy = ((wf["spec"].get("podGC") or {}).get("strategy")) or ""
+        # argo-workflows v3.7 workflow/controller/pod/cleanup.go: determinePodCleanupAction (per pod)
+        if strategy == "OnPodCompletion" or (strategy == "OnPodSuccess" and node["phase"] == "Succeeded"):
+            self._gc_due.append((time.monotonic() + self._gc_delay(wf), ns, pod))
+
+    def _workflow_ended(self, wf: dict[str, Any], phase: str) -> None:
+        strategy = ((wf["spec"].get("podGC") or {}).get("strategy")) or ""
+        # argo-workflows v3.7 workflow/controller/pod/cleanup.go: determinePodCleanupAction (per workflow)
+        if strategy == "OnWorkflowCompletion" or (strategy == "OnWorkflowSuccess" and phase == "Succeeded"):
+            ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
+            when = time.monotonic() + self._gc_delay(wf)
+            for (_g, plural, pns, pname), obj in list(self.store.objects.items()):
+                if plural == "pods" and pns == ns and \
+                        (obj["metadata"].get("labels") or {}).get("workflows.argoproj.io/workflow") == name:
+                    self._gc_due.append((when, ns, pname))
+
+    def _gc_delay(self, wf: dict[str, Any]) -> float:
+        """argo-workflows v3.7 workflow/controller/pod_cleanup.go: getPodGCDelay (podGC.deleteDelayDuration,
+        else the controller's podGCDeleteDelayDuration)."""
+        text = str(((wf["spec"].get("podGC") or {}).get("deleteDelayDuration")) or "")
+        if text.endswith("s") and text[:-1].replace(".", "", 1).isdigit():
+            return float(text[:-1])
+        return self.pod_gc_delay
+
+    def _collect_pods(self) -> None:
+        now = time.monotonic()
+        due = [d for d in self._gc_due if d[0] <= now]
+        if not due:
+            return
+        self._gc_due = [d for d in self._gc_due if d[0] > now]
+        with self.store.lock:
+            for _when, ns, pod in due:
+                if self._exists("pods", ns, pod) is not None:
+                    self.store.delete(self.pods, ns, pod)
+
+    # ------------------------------------------------------------------ runtime: log archive
+
+    def _archive_log(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str) -> str:
+        """Upload the pod's log where the template's archiveLocation says; the error, or "" when done.
+
+        argo-workflows v3.7 workflow/executor/executor.go: SaveLogs -> saveContainerLogs writes
+        `<key>/main.log`; workflow/artifacts/s3/s3.go: saveS3Artifact makes no bucket unless
+        createBucketIfNotPresent is set, and a refused put is "failed to put file: <error>".
+        """
+        location = self._template(wf, task).get("archiveLocation") or {}
+        s3 = location.get("s3") or {}
+        if not location.get("archiveLogs") or not s3.get("endpoint"):
+            return ""
+
+        def secret(ref: dict[str, str] | None) -> str:
+            found = self._exists("secrets", ns, ref["name"]) if ref else None
+            value = ((found or {}).get("data") or {}).get(ref["key"]) if ref else None
+            return base64.b64decode(value).decode() if value else ""
+
+        import urllib3
+
+        http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=5), retries=urllib3.Retry(total=0))
+        client = Minio(s3["endpoint"], access_key=secret(s3.get("accessKeySecret")),
+                       secret_key=secret(s3.get("secretKeySecret")), secure=not s3.get("insecure"),
+                       http_client=http)
+        data = self.store.logs.get((ns, pod), "").encode()
+        try:
+            if s3.get("createBucketIfNotPresent") is not None and not client.bucket_exists(s3["bucket"]):
+                client.make_bucket(s3["bucket"])
+            client.put_object(s3["bucket"], f"{s3['key']}/main.log", io.BytesIO(data), len(data))
+        except S3Error as exc:
+            return f"failed to put file: {exc.message}"
+        except (HTTPError, ValueError) as exc:
+            return f"failed to put file: {exc}"
+        finally:
+            http.clear()
+        return ""
+
+    # ------------------------------------------------------------------ runtime: offloaded node status
+
+    def _hydrate(self, wf: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        """argo-workflows v3.7 workflow/hydrator/hydrator.go: Hydrate reads offloaded nodes back by version."""
+        if status.get("offloadNodeStatusVersion"):
+            return dict(self.offloaded.get(wf["metadata"]["uid"], {}))
+        return dict(status.get("nodes") or {})
+
+    def _dehydrate(self, wf: dict[str, Any], status: dict[str, Any]) -> None:
+        """argo-workflows v3.7 workflow/hydrator/hydrator.go: Dehydrate with offloading on: the nodes go to
+        the database (persist/sqldb/offload_node_status_repo.go: version "fnv:<hash of the nodes>"), the
+        Workflow keeps `status.offloadNodeStatusVersion` and neither `nodes` nor `compressedNodes`."""
+        if not self.offload:
+            return
+        nodes = status.pop("nodes", None) or {}
+        status.pop("compressedNodes", None)
+        self.offloaded[wf["metadata"]["uid"]] = nodes
+        status["offloadNodeStatusVersion"] = f"fnv:{zlib.crc32(json.dumps(nodes, sort_keys=True).encode())}"
 
     # ------------------------------------------------------------------ test helpers
 
     def delete_pod(self, namespace: str, workflow: str, task: str) -> None:
         with self.store.lock:
             wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
-            node = wf["status"]["nodes"][node_id(workflow, f"{workflow}.{task}")]
+            node = self._hydrate(wf, wf["status"])[node_id(workflow, f"{workflow}.{task}")]
             self.store.delete(self.pods, namespace, pod_name(workflow, node, self._pod_names(wf)))
 
     # ------------------------------------------------------------------ Argo's rules (tests/argo_sim_rules.py)
@@ -339,9 +586,6 @@ class ArgoSimulator:
         # operator.go: syncManager.Release when the node is fulfilled; ReleaseAll when the Workflow goes
         for key in [k for k, h in self.locks.items() if h[0] == workflow and nid in (h[1], "")]:
             del self.locks[key]
-
-    def _template(self, wf: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
-        return next(t for t in wf["spec"]["templates"] if t["name"] == task["template"])
 
     def _maybe_execute(self, wf: dict[str, Any], node: dict[str, Any]) -> None:
         name, tname = wf["metadata"]["name"], node["displayName"]

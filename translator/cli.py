@@ -263,6 +263,10 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
 @click.option("--engine-lost-deadline", envvar="TRANSLATOR_ENGINE_LOST_DEADLINE", type=click.FloatRange(1),
               default=600, show_default=True,
               help="Seconds an engine may be unreachable while a run is Building before it fails.")
+@click.option("--start-deadline", envvar="TRANSLATOR_START_DEADLINE", type=click.FloatRange(1), default=300,
+              show_default=True,
+              help="Seconds a step's pod may be unable to start (image pull error, missing Secret) before its run "
+                   "fails with that reason.")
 @click.option("--webhook-port", envvar="TRANSLATOR_WEBHOOK_PORT", type=int, default=0,
               help="Serve git webhooks (/hooks/github, /hooks/gitlab, /hooks/generic) on this port; 0: off. "
                    "Every replica serves them, leader or not.")
@@ -273,8 +277,8 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
                    "webhooks are created and deleted as Pipelines' triggers change.")
 def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...], default_engine: str,
                workers: int, metrics_port: int, leader_elect: bool, lease_namespace: str, lease_name: str,
-               log_level: str, provision_deadline: float, engine_lost_deadline: float, webhook_port: int,
-               webhook_secret: str, webhook_url: str) -> None:
+               log_level: str, provision_deadline: float, engine_lost_deadline: float, start_deadline: float,
+               webhook_port: int, webhook_secret: str, webhook_url: str) -> None:
     """Run the controller: watch Pipelines and PipelineExecutions, drive runs through their engine."""
     import signal
     import threading
@@ -289,7 +293,8 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     names = [n for item in namespaces for n in item.split()]
     config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers,
                               provision_deadline_seconds=provision_deadline,
-                              engine_lost_seconds=engine_lost_deadline, webhook_url=webhook_url,
+                              engine_lost_seconds=engine_lost_deadline, start_deadline_seconds=start_deadline,
+                              webhook_url=webhook_url,
                               webhook_secret=webhook_secret)
     metrics = Metrics()
     current: list[Controller] = []

@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass, field
 
 PROVISION_DEADLINE_SECONDS = 600
+START_DEADLINE_SECONDS = 300
 
 
 @dataclass
@@ -23,4 +24,5 @@ class ControllerConfig:
     repository_resync_seconds: float = 1800.0
     provision_deadline_seconds: float = PROVISION_DEADLINE_SECONDS  # engine refusing to start a run
     engine_lost_seconds: float = PROVISION_DEADLINE_SECONDS  # engine unreachable while a run is Building
+    start_deadline_seconds: float = START_DEADLINE_SECONDS  # a step's pod cannot start (bad image, no Secret)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")

@@ -35,6 +35,7 @@ from translator.controller.reconcilers.setting import SettingReconciler
 from translator.controller.settings import MANAGED_LABEL, SETTING_LABEL, SETTING_NS_LABEL, SettingsReconciler
 from translator.controller.workqueue import WorkQueue
 from translator.engines.argo import ArgoEngine
+from translator.engines.argo_namespace import execution_of
 from translator.engines.base import EngineRegistry
 from translator.engines.jenkins import JenkinsEngine
 from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, GROUP, VERSION, Kube
@@ -83,7 +84,7 @@ class Controller:
                                            handler=lambda _k, _o: self._enqueue_all_settings())
         self.registry = registry or EngineRegistry()
         if "argo" not in self.registry.names():
-            self.registry.register(ArgoEngine(kube, workflows=self.workflows.get))
+            self.registry.register(ArgoEngine(kube, workflows=self.workflows.get, listing=self.workflows.items))
         if "jenkins" not in self.registry.names():
             self.registry.register(JenkinsEngine(kube))
         self.index = ExecutionIndex()
@@ -192,11 +193,10 @@ class Controller:
             self.queue.add(("execution", ns, name))  # finished is finished: a settled run is not even queued
 
     def _on_workflow(self, kind: str, obj: dict[str, Any]) -> None:
-        for ref in obj["metadata"].get("ownerReferences") or []:
-            if ref.get("kind") == "PipelineExecution":
-                ns = obj["metadata"]["namespace"]
-                self.shared.workflow_seen.setdefault((ns, ref["name"]), time.perf_counter())
-                self.queue.add(("execution", ns, ref["name"]), urgent=True)
+        owner = execution_of(obj)  # an ownerReference, or the owner annotation in another namespace
+        if owner is not None:
+            self.shared.workflow_seen.setdefault(owner, time.perf_counter())
+            self.queue.add(("execution", *owner), urgent=True)
 
     def _on_inventory(self, kind: str, obj: dict[str, Any]) -> None:
         self.cache_index.update(kind, obj)

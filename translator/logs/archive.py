@@ -9,12 +9,18 @@ the execution's status. On Argo each step template carries this key as its archi
 so Argo's own log archiving writes it (and the Argo UI finds it); on Jenkins the engine copies
 a finished step's log there. A log is never held whole in memory: uploads are multipart
 streams of `PART_SIZE` chunks, downloads are read in chunks.
+
+The bucket is made by the controller, for both engines: Argo writes into an existing bucket
+only (its S3 driver creates one solely with `createBucketIfNotPresent`), so the Argo engine
+makes it (`BucketGate`) when the setting is prepared and before each Workflow is created, and
+the Jenkins engine before its first copy (`LogStore.ensure_bucket`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from minio import Minio
@@ -136,6 +142,26 @@ class LogStore:
         finally:
             response.close()
             response.release_conn()
+
+
+@dataclass
+class BucketGate:
+    """Makes each log bucket once: after it exists (or was made), its key is not asked about again."""
+
+    _ready: set[tuple[str, ...]] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ready(self, key: tuple[str, ...]) -> bool:
+        with self._lock:
+            return key in self._ready
+
+    def ensure(self, key: tuple[str, ...], store: LogStore) -> None:
+        """Create `store`'s bucket when missing; LogStoreError saying why when it cannot be."""
+        if self.ready(key):
+            return
+        store.ensure_bucket()
+        with self._lock:
+            self._ready.add(key)
 
 
 def store_from_secret(endpoint: str, bucket: str, secret_data: dict[str, str], *, insecure: bool) -> LogStore:

@@ -73,6 +73,7 @@ class WorkflowObservation:
     shutdown: str = ""
     number: int = 0  # the engine's build number, where it has one (Jenkins)
     placed: bool | None = None  # the run got a node; None: judge by the steps' host nodes
+    offloaded: str = ""  # Argo's status.offloadNodeStatusVersion when the nodes are in its database
 
     @property
     def finished(self) -> bool:

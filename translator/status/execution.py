@@ -4,11 +4,17 @@
 - When a step fails, the siblings still running end Aborted and later stages stay Waiting.
 - A stop ends every unfinished step Aborted and the run Aborted, naming who stopped it.
 - A run whose engine object is gone before it finished ends Failed with that reason.
+- A step whose pod cannot start (status.pending) past the start deadline fails the run with the
+  kubelet's reason; until then its message says why it waits.
+- When Argo offloaded the node status to its database (`status.offloadNodeStatusVersion`, no
+  `status.nodes`), the steps keep what was last seen, a `Built` condition says why, and the run
+  follows the Workflow's phase; no step is taken for failed or lost.
 Time comes in as an argument; nothing here reads a clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from translator.api.resources_types import (
@@ -19,6 +25,7 @@ from translator.api.resources_types import (
 )
 from translator.api.states import ConditionType, State
 from translator.status.argo import StepObservation, WorkflowObservation
+from translator.status.pending import CannotStart
 
 _STOP_WORDS = ("terminated", "stopped with strategy", "shutdown", "shut down", "deleted")
 
@@ -75,10 +82,17 @@ def stage_state(steps: list[StepStatus]) -> State:
 def derive(
     layout: list[StageLayout], obs: WorkflowObservation | None, previous: PipelineExecutionStatus, *,
     now: str, stopped_by: str = "", lost_reason: str = "",
+    gave_up: Mapping[str, CannotStart] | None = None, start_deadline: int = 0,
 ) -> PipelineExecutionStatus:
-    """The new status: previous fields kept, stages and state recomputed from `obs`."""
+    """The new status: previous fields kept, stages and state recomputed from `obs`.
+
+    `gave_up`: the steps whose pod could not start within `start_deadline` seconds; they fail
+    the run with the kubelet's reason even when it is being shut down because of them.
+    """
     status = previous.model_copy(deep=True)
+    gave_up = gave_up or {}
     stopping = bool(stopped_by) or bool(obs and obs.shutdown)
+    offloaded = obs.offloaded if obs else ""
     stages = initial_stages(layout)
     failed_at: int | None = None
     for si, plan_stage in enumerate(layout):
@@ -86,16 +100,25 @@ def derive(
             if step_layout.skipped:
                 continue
             seen = obs.steps.get(step_layout.id) if obs else None
-            state = _step_state(seen, stopping=stopping)
-            if seen and seen.state is State.SKIPPED and not seen.message:
-                state = State.SKIPPED
-            stages[si].steps[ti] = StepStatus(
-                state=state, started=seen.started if seen else "", ended=seen.ended if seen else "",
-                message=(f"stopped by {stopped_by}" if state is State.ABORTED and stopped_by
-                         else seen.message if seen else ""),
-                log=_previous_log(previous, si, ti),
-            )
-            if state is State.FAILED and failed_at is None:
+            if step_layout.id in gave_up:
+                stuck = gave_up[step_layout.id]
+                stages[si].steps[ti] = StepStatus(
+                    state=State.FAILED, started=seen.started if seen else "", ended=now,
+                    message=f"could not start within {start_deadline} s: {stuck.message}",
+                    log=_previous_log(previous, si, ti))
+            elif offloaded and seen is None:
+                stages[si].steps[ti] = _offloaded_step(previous, si, ti, obs, now)
+            else:
+                state = _step_state(seen, stopping=stopping)
+                if seen and seen.state is State.SKIPPED and not seen.message:
+                    state = State.SKIPPED
+                stages[si].steps[ti] = StepStatus(
+                    state=state, started=seen.started if seen else "", ended=seen.ended if seen else "",
+                    message=(f"stopped by {stopped_by}" if state is State.ABORTED and stopped_by
+                             else seen.message if seen else ""),
+                    log=_previous_log(previous, si, ti),
+                )
+            if stages[si].steps[ti].state is State.FAILED and failed_at is None:
                 failed_at = si
     if failed_at is not None:
         # Rancher: the failed step's running siblings are aborted, later stages never start
@@ -117,7 +140,9 @@ def derive(
             stage.ended = max(ended)
     status.stages = stages
 
-    if lost_reason and not (obs and obs.finished):
+    if gave_up:
+        state = State.FAILED
+    elif lost_reason and not (obs and obs.finished):
         state = State.FAILED
     elif stopping and (obs is None or obs.finished or all(
             s.state.finished or s.state is State.WAITING for st in stages for s in st.steps)):
@@ -133,19 +158,66 @@ def derive(
         status.started = obs.started
     if state.finished:
         status.ended = status.ended or (obs.ended if obs and obs.ended else now)
-        built = Condition(type=ConditionType.BUILT)
-        if state is State.SUCCESS:
-            built.status, built.reason, built.message = "True", "Succeeded", "every step succeeded or was skipped"
-        elif state is State.ABORTED:
-            built.status, built.reason = "False", "Stopped"
-            built.message = f"stopped by {stopped_by}" if stopped_by else "the run was shut down"
-        elif lost_reason:
-            built.status, built.reason, built.message = "False", "EngineObjectLost", lost_reason
-        else:
-            built.status, built.reason = "False", "StepFailed"
-            built.message = _failure_message(stages, layout)
-        set_condition(status, built, now=now)
+        set_condition(status, _built(state, stages, layout, stopped_by=stopped_by, lost_reason=lost_reason,
+                                     gave_up=gave_up, start_deadline=start_deadline, obs=obs), now=now)
+    elif offloaded:
+        set_condition(status, Condition(
+            type=ConditionType.BUILT, status="Unknown", reason=NODE_STATUS_OFFLOADED,
+            message=f"{_offload_note(offloaded)}; steps show what was seen before, the run follows the "
+                    "Workflow's phase"), now=now)
     return status
+
+
+NODE_STATUS_OFFLOADED = "NodeStatusOffloaded"
+
+
+def _offload_note(version: str) -> str:
+    return (f"Argo keeps this run's node status in its database (status.offloadNodeStatusVersion {version}), "
+            "not in the Workflow")
+
+
+def _offloaded_step(previous: PipelineExecutionStatus, stage: int, step: int, obs: WorkflowObservation | None,
+                    now: str) -> StepStatus:
+    """A step Argo's offloaded status hides: what was last seen, settled by the Workflow's end."""
+    try:
+        kept = previous.stages[stage].steps[step].model_copy()
+    except IndexError:
+        kept = StepStatus()
+    if obs is None or not obs.finished or kept.state.finished:
+        return kept
+    # a DAG whose tasks all depend on the previous stage Succeeds only when every task did
+    # (argo-workflows workflow/controller/dag.go: assessDAGPhase)
+    if obs.state is State.SUCCESS:
+        kept.state, kept.message = State.SUCCESS, "from the Workflow's phase: Argo offloaded the node status"
+    else:
+        kept.state, kept.message = State.ABORTED, "state not known: Argo offloaded the node status"
+    kept.ended = kept.ended or obs.ended or now
+    return kept
+
+
+def _built(state: State, stages: list[StageStatus], layout: list[StageLayout], *, stopped_by: str,
+           lost_reason: str, gave_up: Mapping[str, CannotStart], start_deadline: int,
+           obs: WorkflowObservation | None) -> Condition:
+    built = Condition(type=ConditionType.BUILT)
+    if state is State.SUCCESS:
+        built.status, built.reason, built.message = "True", "Succeeded", "every step succeeded or was skipped"
+    elif gave_up:
+        built.status, built.reason = "False", next(iter(sorted(gave_up.items())))[1].reason
+        built.message = _failure_message(stages, layout)
+    elif state is State.ABORTED:
+        built.status, built.reason = "False", "Stopped"
+        built.message = f"stopped by {stopped_by}" if stopped_by else "the run was shut down"
+    elif lost_reason:
+        built.status, built.reason, built.message = "False", "EngineObjectLost", lost_reason
+    elif obs is not None and obs.offloaded and not any(
+            step.state is State.FAILED for stage in stages for step in stage.steps):
+        built.status, built.reason = "False", NODE_STATUS_OFFLOADED
+        ended = f"the Workflow ended {obs.phase or 'Failed'}" + (f": {obs.message}" if obs.message else "")
+        built.message = f"{ended}; which step failed is not known: {_offload_note(obs.offloaded)}"
+    else:
+        built.status, built.reason = "False", "StepFailed"
+        built.message = _failure_message(stages, layout)
+    return built
 
 
 def _failure_message(stages: list[StageStatus], layout: list[StageLayout]) -> str:
@@ -153,7 +225,8 @@ def _failure_message(stages: list[StageStatus], layout: list[StageLayout]) -> st
         for i, step in enumerate(stage.steps):
             if step.state is State.FAILED:
                 detail = f": {step.message}" if step.message else ""
-                return f"stage {plan_stage.name!r} step {i + 1} failed{detail}"
+                verb = "" if step.message.startswith("could not start") else " failed"
+                return f"stage {plan_stage.name!r} step {i + 1}{verb}{detail}"
     return "the run failed"
 
 

@@ -23,6 +23,7 @@ from translator.controller.admission import submitted
 from translator.controller.context import Shared, layout
 from translator.controller.finish import FinishActions
 from translator.controller.lifecycle import Step
+from translator.controller.pending import StartWatch
 from translator.controller.reconcilers.cache import follow_cache, placement_for
 from translator.controller.reconcilers.initialize import initialize
 from translator.engines.base import EngineError
@@ -38,12 +39,16 @@ class ExecutionReconciler:
         self._lock = threading.Lock()
         self._provision_started: dict[tuple[str, str], float] = {}  # monotonic: the engine refusing a run
         self._unreachable_since: dict[tuple[str, str], float] = {}  # monotonic: the engine not answering
+        self.start_watch = StartWatch(shared.clock, shared.config.start_deadline_seconds)  # pods that cannot start
 
     def reconcile(self, namespace: str, name: str) -> None:
         shared = self.shared
         obj = shared.executions.get(namespace, name)
         if obj is None:
             shared.forget_plans(namespace, name)
+            self.start_watch.forget((namespace, name))
+            for engine_name in shared.registry.names():  # what no garbage collector deletes (another namespace)
+                getattr(shared.registry.get(engine_name), "release", lambda _ns, _n: None)(namespace, name)
             return
         try:
             ex = PipelineExecution.model_validate(obj)
@@ -150,10 +155,11 @@ class ExecutionReconciler:
         now = shared.now()
         try:
             obs = engine.observe(ex, plan)
+            gave_up, recheck = ({}, None) if stop_by else self.start_watch.follow(key, obs)
             if obs is not None and not obs.finished and not obs.shutdown:
                 if stop_by:
                     engine.stop(ex, plan, f"stopped by {stop_by}")
-                elif any(s.state is State.FAILED for s in obs.steps.values()):
+                elif gave_up or any(s.state is State.FAILED for s in obs.steps.values()):
                     engine.stop(ex, plan, "a step failed: aborting the steps still running")
         except EngineError as exc:
             self._engine_unreachable(obj, ex, engine, plan, exc, now)
@@ -168,7 +174,12 @@ class ExecutionReconciler:
             ref = ex.status.engine_ref
             lost = (f"the {engine_name} run {ref.workflow_namespace}/{ref.workflow_name or ref.jenkins_job} "
                     "was deleted or lost while the execution was Building") if ref else "no engine run recorded"
-        status = derive(layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost)
+        status = derive(layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost,
+                        gave_up=gave_up, start_deadline=int(self.start_watch.limit))
+        if status.execution_state.finished:
+            self.start_watch.forget(key)
+        elif recheck is not None:
+            shared.queue.add_after(("execution", *key), recheck)
         if obs is not None and obs.number and status.engine_ref and status.engine_ref.jenkins_build != obs.number:
             status.engine_ref = status.engine_ref.model_copy(update={"jenkins_build": obs.number})
         follow_cache(shared, ex, engine, plan, obs, status, setting, now)

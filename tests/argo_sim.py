@@ -180,7 +180,10 @@ class ArgoSimulator:
                 "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
                                      "name": name, "uid": wf["metadata"]["uid"]}],
                 "annotations": {"workflows.argoproj.io/node-name": node["name"]}},
-                "spec": {"nodeName": target, "containers": [{"name": "main", "image": "x"}]},
+                "spec": {"nodeName": target, "containers": [
+                    {"name": "main", "image": self._template(wf, {"template": node["templateName"]}).get(
+                        "container", {}).get("image", "x")},
+                    {"name": "wait", "image": "quay.io/argoproj/argoexec"}]},
                 "status": {"phase": "Pending"}})
         except ApiError:
             pass
@@ -384,9 +387,17 @@ class ArgoSimulator:
                     return "CreateContainerConfigError", f"couldn't find key {ref['key']} in {title} {ns}/{ref['name']}"
         return None
 
-    def _pod_status(self, ns: str, pod: str, status: dict[str, Any]) -> None:
+    def _pod_status(self, ns: str, pod: str, phase: str, main: dict[str, Any], wait: dict[str, Any]) -> None:
+        """The pod's phase and its two containers' states (the kubelet lists them sorted by name)."""
         current = self._exists("pods", ns, pod)
-        if current is not None and current.get("status") != status:
+        if current is None:
+            return
+        images = {c["name"]: c.get("image", "") for c in current["spec"].get("containers") or []}
+        status = {"phase": phase, "containerStatuses": [
+            {"name": name, "image": images.get(name, ""), "imageID": "", "restartCount": 0,
+             "ready": "running" in state, "started": "running" in state, "state": state}
+            for name, state in (("main", main), ("wait", wait))]}
+        if current.get("status") != status:
             self.store.replace(self.pods, ns, pod, {**current, "status": status}, subresource="status")
 
     def _start_pod(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str) -> None:
@@ -398,16 +409,13 @@ class ArgoSimulator:
             # argo-workflows v3.7 workflow/controller/operator.go: assessNodeStatus clears the pending message
             node["phase"] = "Running"
             node.pop("message", None)
-            self._pod_status(ns, pod, {"phase": "Running", "containerStatuses": [
-                {"name": "main", "state": {"running": {}}}, {"name": "wait", "state": {"running": {}}}]})
+            self._pod_status(ns, pod, "Running", {"running": {}}, {"running": {}})
             return
         reason, message = waiting
         # argo-workflows v3.7 workflow/controller/operator.go: getPendingReason ("<reason>: <message>")
         node["message"] = f"{reason}: {message}" if message else reason
         wait_state = {"running": {}} if reason != "ContainerCreating" else {"waiting": {"reason": reason}}
-        self._pod_status(ns, pod, {"phase": "Pending", "containerStatuses": [
-            {"name": "main", "state": {"waiting": {"reason": reason, "message": message}}},
-            {"name": "wait", "state": wait_state}]})
+        self._pod_status(ns, pod, "Pending", {"waiting": {"reason": reason, "message": message}}, wait_state)
 
     def _terminate(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str) -> None:
         """Shutdown: argo-workflows v3.7 workflow/controller/exec_control.go: applyExecutionControl fails the
@@ -420,9 +428,8 @@ class ArgoSimulator:
         if was_pending:
             self.store.delete(self.pods, ns, pod)
             return
-        self._pod_status(ns, pod, {"phase": "Failed", "containerStatuses": [
-            {"name": "main", "state": {"terminated": {"exitCode": 143, "reason": "Error"}}},
-            {"name": "wait", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]})
+        self._pod_status(ns, pod, "Failed", {"terminated": {"exitCode": 143, "reason": "Error"}},
+                         {"terminated": {"exitCode": 0, "reason": "Completed"}})
         self._pod_ended(wf, task, node, ns, pod, terminated=True)
 
     def _pod_ended(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str,
@@ -436,9 +443,8 @@ class ArgoSimulator:
             node.update(phase="Error", message=f"wait: Error (exit code 1): {failure}")
         if not terminated:
             main, wait = int(node["phase"] != "Succeeded"), int(bool(failure))
-            self._pod_status(ns, pod, {"phase": "Failed" if main or wait else "Succeeded", "containerStatuses": [
-                {"name": "main", "state": {"terminated": {"exitCode": main}}},
-                {"name": "wait", "state": {"terminated": {"exitCode": wait}}}]})
+            self._pod_status(ns, pod, "Failed" if main or wait else "Succeeded",
+                             {"terminated": {"exitCode": main}}, {"terminated": {"exitCode": wait}})
         strategy = ((wf["spec"].get("podGC") or {}).get("strategy")) or ""
         # argo-workflows v3.7 workflow/controller/pod/cleanup.go: determinePodCleanupAction (per pod)
         if strategy == "OnPodCompletion" or (strategy == "OnPodSuccess" and node["phase"] == "Succeeded"):

@@ -284,7 +284,7 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     import threading
 
     from translator.controller import jsonlog
-    from translator.controller.leader import LeaderElector
+    from translator.controller.leader import LeaderElector, LeaseNamespaceMissing
     from translator.controller.manager import Controller, ControllerConfig
     from translator.controller.metrics import Metrics
 
@@ -296,6 +296,13 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
                               engine_lost_seconds=engine_lost_deadline, start_deadline_seconds=start_deadline,
                               webhook_url=webhook_url,
                               webhook_secret=webhook_secret)
+    elector = LeaderElector(kube, namespace=lease_namespace, name=lease_name, identity=config.identity) \
+        if leader_elect else None
+    if elector is not None:
+        try:
+            elector.check()  # before anything listens: a controller that can never lead says so and stops
+        except LeaseNamespaceMissing as exc:
+            raise Refused(f"translator controller: {exc}") from None
     metrics = Metrics()
     current: list[Controller] = []
     metrics.watch_states(lambda: _count_states(current[-1]) if current else {})
@@ -325,8 +332,7 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    if leader_elect:
-        elector = LeaderElector(kube, namespace=lease_namespace, name=lease_name, identity=config.identity)
+    if elector is not None:
         thread = threading.Thread(target=elector.run, args=(lead, follow), daemon=True)
         thread.start()
         while not done.wait(0.5):

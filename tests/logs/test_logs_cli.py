@@ -71,10 +71,13 @@ def test_finished_steps_come_from_the_archive_with_headers(system: System, s3_se
                                 "archived team/web/1/1/1"]
 
 
-def test_a_log_that_no_longer_exists_is_a_clear_message(system: System) -> None:
+def test_a_log_that_no_longer_exists_is_a_clear_message(system: System, s3_server: S3Server) -> None:
     system.apply_pipeline("web")
     runs.create_run(system.kube, "team", "web")
     system.wait_state("web-1", "Success")
+    client = s3_server.client()  # what Argo archived is gone too (a lifecycle rule, say)
+    for obj in client.list_objects(BUCKET, recursive=True):
+        client.remove_object(BUCKET, obj.object_name or "")
     for pod in system.kube.call(system.kube.core.list_namespaced_pod, "team").items:
         system.kube.call(system.kube.core.delete_namespaced_pod, pod.metadata.name, "team")
     code, out, err = _logs(system, "web-1", "--stage", "1", "--step", "1")

@@ -154,8 +154,12 @@ if [ -z "$HELM_REPO_URL" ]; then
 fi
 helm repo add "$HELM_CATALOG" "$HELM_REPO_URL" >/dev/null
 helm repo update "$HELM_CATALOG" >/dev/null
+# --create-namespace always sends a namespace create, refused (403) to an account that may not
+# make namespaces even when this one exists: ask only when the account may (docs/engines.md)
+create_namespace=""
+if kubectl auth can-i create namespaces >/dev/null 2>&1; then create_namespace="--create-namespace"; fi
 helm upgrade --install "$HELM_RELEASE" "$HELM_CATALOG/$HELM_CHART" \
-  --version "$HELM_VERSION" --namespace "$HELM_NAMESPACE" --create-namespace \
+  --version "$HELM_VERSION" --namespace "$HELM_NAMESPACE" $create_namespace \
   --values "${TRANSLATOR_FILES:-/translator/scripts}/$HELM_VALUES_FILE" --wait
 """
 

@@ -3,6 +3,9 @@
 The leader renews every `renew_seconds`; a standby takes the Lease once it has not been
 renewed for `lease_seconds` (10 s by default, so a standby leads within 15 s of the leader's
 loss). Takeover is a resourceVersion-guarded update, so two candidates never both win.
+
+The Lease lives in `--lease-namespace`; when that namespace does not exist every create is
+refused (404) and nobody would ever lead, so `check` refuses to start instead, in one line.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from translator.kubeclient import Kube
 log = logging.getLogger("translator.leader")
 
 
+class LeaseNamespaceMissing(Exception):
+    """The namespace meant to hold the Lease does not exist: no replica could ever lead."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -31,6 +38,19 @@ class LeaderElector:
         self.lease_seconds, self.renew_seconds, self.clock = lease_seconds, renew_seconds, clock
         self.leading = threading.Event()
         self._stop = threading.Event()
+
+    def check(self) -> None:
+        """Refuse to campaign where no Lease can be made (LeaseNamespaceMissing, naming the way out)."""
+        try:
+            self.kube.call(self.kube.core.read_namespace, self.namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                raise LeaseNamespaceMissing(
+                    f"the leader Lease's namespace {self.namespace!r} does not exist: create it "
+                    f"(kubectl create namespace {self.namespace}), choose another with --lease-namespace, or run "
+                    "a single replica with --no-leader-elect") from None
+            if exc.status != 403:  # may not read namespaces: the Lease itself will tell
+                raise
 
     def _try(self) -> bool:
         api = self.kube.coordination

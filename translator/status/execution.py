@@ -224,9 +224,10 @@ def _failure_message(stages: list[StageStatus], layout: list[StageLayout]) -> st
     for stage, plan_stage in zip(stages, layout, strict=True):
         for i, step in enumerate(stage.steps):
             if step.state is State.FAILED:
+                if step.message.startswith("could not start"):
+                    return f"stage {plan_stage.name!r} step {i + 1} {step.message}"
                 detail = f": {step.message}" if step.message else ""
-                verb = "" if step.message.startswith("could not start") else " failed"
-                return f"stage {plan_stage.name!r} step {i + 1}{verb}{detail}"
+                return f"stage {plan_stage.name!r} step {i + 1} failed{detail}"
     return "the run failed"
 
 

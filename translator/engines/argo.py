@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -31,6 +32,8 @@ from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, Kube
 from translator.logs.archive import BucketGate, LogStoreError, store_from_secret
 from translator.status.argo import observe
 
+PREPARED_TTL = 60.0  # seconds a usable, prepared Workflow namespace is not checked again
+
 
 class ArgoEngine:
     name = EngineName.ARGO.value
@@ -41,7 +44,7 @@ class ArgoEngine:
         self._cached = workflows  # the controller's informer cache, when it has one
         self._listing = listing  # every Workflow in that cache
         self.buckets = BucketGate()
-        self._prepared: set[tuple[str, str, str]] = set()  # (pipeline ns, workflow ns, service account)
+        self._prepared: dict[tuple[str, str, str], float] = {}  # (pipeline ns, workflow ns, account) -> checked
         self._lock = threading.Lock()
 
     def prepare(self, namespace: str, setting: PipelineSettingSpec) -> None:
@@ -71,7 +74,7 @@ class ArgoEngine:
         account = setting.argo.service_account or "pipeline"
         key = (namespace, target, account)
         with self._lock:
-            if key in self._prepared:
+            if time.monotonic() - self._prepared.get(key, -PREPARED_TTL - 1.0) < PREPARED_TTL:
                 return
         try:
             refused = wns.usable(namespace, target, wns.read_namespace(self.kube, target)) if target != namespace \
@@ -91,7 +94,7 @@ class ArgoEngine:
                               f"the step pods' service account {target}/{account} does not exist yet (the "
                               "PipelineSetting's namespace preparation makes it)") from exc
         with self._lock:
-            self._prepared.add(key)
+            self._prepared[key] = time.monotonic()
 
     def submit(self, execution: PipelineExecution, plan: Plan) -> EngineRef:
         out = render(plan)

@@ -13,8 +13,9 @@ submit and never written over a Secret of the same name that someone else put th
 
 Ownership. In N the Workflow and its scripts ConfigMap are owned by the PipelineExecution
 (an ownerReference: the garbage collector deletes them with it). An ownerReference cannot
-cross namespaces: the garbage collector looks the owner up in the dependent's namespace, finds
-nothing and deletes the dependent (kubernetes docs, "Owners and dependents"). So in W they
+cross namespaces: the garbage collector looks the owner up in the dependent's namespace, treats it
+as absent and deletes the dependent (kubernetes.io docs/concepts/architecture/garbage-collection,
+the note on cross-namespace owner references). So in W they
 carry, instead, these stored formats, and the controller deletes them when the execution goes:
 
 - annotation `devops.cubepaas.io/owner`: `<namespace>/<execution>`;

@@ -18,11 +18,15 @@ the Jenkins engine before its first copy (`LogStore.ensure_bucket`).
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
@@ -31,6 +35,7 @@ from translator.compiler.plan import log_prefix
 
 PART_SIZE = 8 * 1024 * 1024
 READ_CHUNK = 256 * 1024
+CONNECT_TIMEOUT, READ_TIMEOUT = 10.0, 120.0  # seconds, per connection attempt and per socket read
 LOG_FILE = "main.log"
 
 CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidSecurity"}
@@ -77,8 +82,14 @@ class LogStore:
     secure: bool = True
 
     def __post_init__(self) -> None:
+        # minio's own client waits 5 minutes to connect, five times over: a store that drops
+        # packets would hold a reconcile worker for half an hour
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT), maxsize=10,
+            cert_reqs="CERT_REQUIRED", ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]))
         self._client = Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key,
-                             secure=self.secure)
+                             secure=self.secure, http_client=http)
         self._bucket_ready = False
 
     def _explain(self, exc: Exception, doing: str) -> LogStoreError:
@@ -146,14 +157,15 @@ class LogStore:
 
 @dataclass
 class BucketGate:
-    """Makes each log bucket once: after it exists (or was made), its key is not asked about again."""
+    """Makes each log bucket when missing, and asks again about one it found only every `ttl` seconds."""
 
-    _ready: set[tuple[str, ...]] = field(default_factory=set)
+    ttl: float = 600.0
+    _ready: dict[tuple[str, ...], float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ready(self, key: tuple[str, ...]) -> bool:
         with self._lock:
-            return key in self._ready
+            return time.monotonic() - self._ready.get(key, -self.ttl - 1.0) < self.ttl
 
     def ensure(self, key: tuple[str, ...], store: LogStore) -> None:
         """Create `store`'s bucket when missing; LogStoreError saying why when it cannot be."""
@@ -161,7 +173,7 @@ class BucketGate:
             return
         store.ensure_bucket()
         with self._lock:
-            self._ready.add(key)
+            self._ready[key] = time.monotonic()
 
 
 def store_from_secret(endpoint: str, bucket: str, secret_data: dict[str, str], *, insecure: bool) -> LogStore:

@@ -19,6 +19,7 @@ from tests.argo_sim_rules import NO_ARTIFACT_STORAGE, PVCS, fnv32a
 from tests.controller.harness import System, wait_for
 from tests.helpers import SHARED
 from tests.kube_double.server import KubeDouble
+from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
 from translator.api.resources_types import PipelineExecution, PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
@@ -34,6 +35,10 @@ needs_schemas = pytest.mark.skipif(not (SHARED / "argo").exists(), reason="needs
 def kube() -> Iterator[KubeDouble]:
     with KubeDouble() as double:
         double.create_namespace(NS)
+        # what the namespace preparation makes: the pods' service account (the API server refuses
+        # a pod whose account does not exist; the simulator does too)
+        store = double.store
+        store.create(store.resource("", "serviceaccounts"), NS, {"metadata": {"name": "pipeline"}})
         yield double
 
 
@@ -141,9 +146,16 @@ def test_a_named_artifact_repository_that_does_not_exist_errors_the_workflow(kub
                                        'repository for artifact repository ref "repos#logs"')
 
 
-def test_a_step_with_its_own_archive_location_archives_there(kube: KubeDouble) -> None:
-    wf = _run(kube, _compiled(setting={"logs": {"endpoint": "m:9000"}}))
+def test_a_step_with_its_own_archive_location_archives_there(kube: KubeDouble, s3_server: S3Server) -> None:
+    client = s3_server.client()
+    if not client.bucket_exists("sim-rules-logs"):
+        client.make_bucket("sim-rules-logs")
+    kube.store.create(kube.store.resource("", "secrets"), NS, {"metadata": {"name": "logs"}, "stringData": {
+        "accesskey": ACCESS_KEY, "secretkey": SECRET_KEY}})
+    wf = _run(kube, _compiled(setting={"logs": {"endpoint": s3_server.endpoint, "bucket": "sim-rules-logs",
+                                                "insecure": True, "credentialsSecret": "logs"}}))
     assert wf["status"]["phase"] == "Succeeded"
+    assert client.stat_object("sim-rules-logs", f"{NS}/pipeline/1/1/0/main.log").size > 0
 
 
 # ---------------------------------------------------------------- workspace claims
@@ -196,6 +208,8 @@ stages:
 
 def _start(kube: KubeDouble, namespace: str, *runs_: dict[str, Any], **sim: Any) -> ArgoSimulator:
     store = kube.store
+    if ("", "serviceaccounts", namespace, "pipeline") not in store.objects:
+        store.create(store.resource("", "serviceaccounts"), namespace, {"metadata": {"name": "pipeline"}})
     for objects in runs_:
         objects["workflow"]["spec"].pop("archiveLogs", None)
         objects["config_map"]["metadata"]["namespace"] = objects["workflow"]["metadata"]["namespace"] = namespace

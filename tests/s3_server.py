@@ -58,11 +58,6 @@ class S3Server:
                 # two servers on one machine (parallel test runs) never collide
                 "-s3.port.iceberg=0", "-s3.port.lance=0"]
         args += [f"-{k}={v}" for k, v in self.ports.items()]
-        # newer weed also serves Iceberg and Lance catalogs on fixed ports (8181, 9101): a second
-        # server on the machine (another test session) would fail to bind them, so they are off
-        usage = subprocess.run([weed_binary(), "server", "-h"], capture_output=True, text=True, timeout=30)
-        args += [f"-{flag}=0" for flag in ("s3.port.iceberg", "s3.port.lance")
-                 if f"-{flag} " in usage.stdout + usage.stderr]
         self.proc = subprocess.Popen(args, stdout=(self.dir / "log").open("wb"), stderr=subprocess.STDOUT)
         client = self.client()
         deadline = time.monotonic() + timeout

@@ -25,6 +25,12 @@ from tests.argo_sim import ArgoSimulator  # noqa: E402
 from tests.kube_double.server import KubeDouble  # noqa: E402
 
 G, V = "devops.cubepaas.io", "v1alpha1"
+
+
+def kind(name: str) -> dict[str, str]:
+    return {"apiVersion": f"{G}/{V}", "kind": name}  # the API server needs them on a custom resource
+
+
 CONFIG = {"stages": [{"name": "Build", "steps": [{"runScriptConfig": {"image": "alpine", "shellScript": "make"}},
                                                  {"runScriptConfig": {"image": "alpine", "shellScript": "lint"}}]},
                      {"name": "Ship", "steps": [{"runScriptConfig": {"image": "alpine", "shellScript": "ship"}}]}]}
@@ -101,9 +107,9 @@ def main() -> int:
         ns = "bench"
         kube.create_namespace(ns)
         pe = store.resource(G, "pipelineexecutions")
-        store.create(store.resource(G, "pipelinesettings"), ns, {"metadata": {"name": "default"},
-                                                                 "spec": {"executorQuota": args.runs}})
-        store.create(store.resource(G, "pipelines"), ns, {"metadata": {"name": "app"}, "spec": {
+        store.create(store.resource(G, "pipelinesettings"), ns, {
+            **kind("PipelineSetting"), "metadata": {"name": "default"}, "spec": {"executorQuota": args.runs}})
+        store.create(store.resource(G, "pipelines"), ns, {**kind("Pipeline"), "metadata": {"name": "app"}, "spec": {
             "repositoryUrl": "https://git.example.com/app.git", "config": CONFIG}})
         sim = ArgoSimulator(kube, step_seconds=0.2, tick=0.05).start()
         proc = start_controller(kube, ns)
@@ -112,7 +118,7 @@ def main() -> int:
         own_cpu0 = sum(os.times()[:2])
         t0 = time.monotonic()
         for i in range(1, args.runs + 1):
-            store.create(pe, ns, {"metadata": {"name": f"app-{i}"}, "spec": {
+            store.create(pe, ns, {**kind("PipelineExecution"), "metadata": {"name": f"app-{i}"}, "spec": {
                 "pipelineName": "app", "run": i, "branch": "master", "pipelineConfig": CONFIG}})
         created_at = time.monotonic()
         wf_res = store.resource("argoproj.io", "workflows")
@@ -152,7 +158,8 @@ def main() -> int:
 
         # idle: many finished executions, nothing happening
         for i in range(args.idle):
-            obj = store.create(pe, ns, {"metadata": {"name": f"old-{i}"}, "spec": {"pipelineName": "app", "run": i}})
+            obj = store.create(pe, ns, {**kind("PipelineExecution"), "metadata": {"name": f"old-{i}"},
+                                        "spec": {"pipelineName": "app", "run": i}})
             obj["status"] = {"executionState": "Success", "started": "2026-01-01T00:00:00Z",
                              "ended": "2026-01-01T00:01:00Z", "conditions": [{"type": "Built", "status": "True"}],
                              "stages": [{"name": "Clone", "state": "Success", "steps": [{"state": "Success"}]}]}

@@ -42,6 +42,16 @@ def kube() -> Iterator[KubeDouble]:
         yield double
 
 
+@pytest.fixture
+def minimal_crd_kube() -> Iterator[KubeDouble]:
+    """The minimal Workflow CRD (v3.6/3.7 installs): the API server keeps spec whole, so what Argo's
+    controller refuses reaches it. With v4's full CRD the API server itself refuses a duplicate
+    mountPath (422, list-map key) and prunes unknown fields (tests/kube_double/test_double.py)."""
+    with KubeDouble(argo_crd="minimal") as double:
+        double.create_namespace(NS)
+        yield double
+
+
 def _compiled(text: str = ONE_STEP, setting: dict[str, Any] | None = None, **ctx: Any) -> dict[str, Any]:
     setting_spec = PipelineSettingSpec.model_validate(setting or {})
     result = compile_text(text, ExecutionContext(namespace=NS, **ctx), setting_spec)
@@ -82,19 +92,20 @@ def test_a_workflow_name_over_63_characters_is_an_invalid_spec(kube: KubeDouble)
                                        "characters long (currently 64)")
 
 
-def test_a_mount_path_used_twice_is_already_mounted(kube: KubeDouble) -> None:
+def test_a_mount_path_used_twice_is_already_mounted(minimal_crd_kube: KubeDouble) -> None:
     objects = _compiled()
     mounts = objects["workflow"]["spec"]["templates"][2]["container"]["volumeMounts"]
     mounts.append({"name": "workspace", "mountPath": "/workspace"})
-    wf = _run(kube, objects)
+    wf = _run(minimal_crd_kube, objects)
     assert wf["status"]["phase"] == "Failed"
     assert wf["status"]["message"] == ("invalid spec: templates.build.container.volumeMounts[2].mountPath "
                                        "'/workspace' already mounted in container.volumeMounts.workspace")
 
 
 @needs_schemas
-def test_fields_unknown_to_the_simulated_version_fail_the_workflow(kube: KubeDouble) -> None:
+def test_fields_unknown_to_the_simulated_version_fail_the_workflow(minimal_crd_kube: KubeDouble) -> None:
     """`synchronization.mutex` (singular) is in v3.6's schema and gone in v4.x."""
+    kube = minimal_crd_kube
     objects = _compiled()
     objects["workflow"]["spec"]["templates"][2]["synchronization"] = {"mutex": {"name": "m"}}
     v41 = _run(kube, copy.deepcopy(objects))

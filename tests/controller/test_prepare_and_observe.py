@@ -163,7 +163,8 @@ def test_simulator_is_usable_alone(double: KubeDouble) -> None:
     sim = ArgoSimulator(double, step_seconds=0.01).start()
     try:
         store = double.store
-        store.create(store.resource("argoproj.io", "workflows"), "ns", {"metadata": {"name": "w"}, "spec": {
+        store.create(store.resource("argoproj.io", "workflows"), "ns", {
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "w"}, "spec": {
             "entrypoint": "p", "templates": [{"name": "p", "dag": {"tasks": [
                 {"name": "a", "template": "a"}, {"name": "b", "template": "a", "dependencies": ["a"],
                                                  "when": "false"}]}}, {"name": "a", "container": {"image": "x"}}]}})

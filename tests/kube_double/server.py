@@ -4,7 +4,11 @@ Serves core (`/api/v1`) and group (`/apis/{group}/{version}`) paths, namespaced 
 cluster-wide, with get / list / watch / create / update / patch / delete, the `status`
 subresource, pod `log`, label and field selectors, and watches that stream JSON lines,
 resume from a resourceVersion and answer 410 Gone for one older than the history.
-Fault injection answers a chosen fraction of requests with 409 or 500, for resilience tests.
+Custom resources are served from our `crds/*.yaml` and Argo's Workflow CRD (see `crds`),
+pruned and validated against them (see `strategy`). Write bodies over 3 MiB are refused
+(413); unknown fields are reported in `Warning` headers, or refused under
+`fieldValidation=Strict`. Fault injection answers a chosen fraction of requests with 409 or
+500, for resilience tests.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
+from tests.kube_double.crds import argo_workflow_crd, our_crds
 from tests.kube_double.store import ApiError, Event, Resource, Store, selector
+from tests.kube_double.strategy import MAX_REQUEST_BODY_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,15 +57,16 @@ class Faults:
 class KubeDouble:
     """Start with `with KubeDouble() as kube:`; `kube.kubeconfig` is a file the client can load."""
 
-    def __init__(self, *, history_size: int = 5000, crds: bool = True) -> None:
+    def __init__(self, *, history_size: int = 5000, crds: bool = True, argo_crd: str = "v4.1") -> None:
         self.store = Store(history_size=history_size)
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
         self.request_log: list[tuple[str, str]] = []
         self.log_requests = False
+        self.store.register_crd(argo_workflow_crd(argo_crd))
         if crds:
-            for path in sorted((ROOT / "crds").glob("*.yaml")):
-                self.store.register_crd(yaml.safe_load(path.read_text()))
+            for crd in our_crds():
+                self.store.register_crd(crd)
         handler = type("Handler", (_Handler,), {"double": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -139,17 +146,23 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(404, "NotFound", f"{res.plural} is namespaced")
         return res, namespace, name, sub, query
 
-    def _send(self, code: int, body: Any, content_type: str = "application/json") -> None:
+    def _send(self, code: int, body: Any, content_type: str = "application/json",
+              warnings: list[str] | None = None) -> None:
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for text in warnings or []:  # apiserver pkg/endpoints/filters/warning.go: `299 - "<text>"`
+            self.send_header("Warning", "299 - " + json.dumps(text))
         self.end_headers()
         self.wfile.write(data)
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) > MAX_REQUEST_BODY_BYTES:  # handlers/rest.go limitedReadBody
+            raise ApiError(413, "RequestEntityTooLarge",
+                           f"Request entity too large: limit is {MAX_REQUEST_BODY_BYTES}")
         if not raw:
             return {}
         try:
@@ -172,6 +185,10 @@ class _Handler(BaseHTTPRequestHandler):
             res, ns, name, sub, query = self._route()
             store = double.store
             one = lambda k: (query.get(k) or [""])[0]  # noqa: E731
+            warnings: list[str] = []
+            # handlers: fieldValidation Strict refuses unknown fields, Warn (default) reports them, Ignore drops them
+            validation = {"warnings": None if one("fieldValidation") == "Ignore" else warnings,
+                          "strict": one("fieldValidation") == "Strict"}
             if method == "GET":
                 if sub == "log":
                     store.get(res, ns, name)  # 404 once the pod is gone, as the API server answers
@@ -187,12 +204,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List",
                                  "metadata": {"resourceVersion": str(rv)}, "items": items})
             elif method == "POST":
-                self._send(201, store.create(res, ns, body))
+                self._send(201, store.create(res, ns, body, **validation), warnings=warnings)
             elif method == "PUT":
-                self._send(200, store.replace(res, ns, name, body, subresource=sub))
+                self._send(200, store.replace(res, ns, name, body, subresource=sub, **validation), warnings=warnings)
             elif method == "PATCH":
                 ctype = self.headers.get("Content-Type", "application/merge-patch+json")
-                self._send(200, store.patch(res, ns, name, body, ctype, subresource=sub))
+                self._send(200, store.patch(res, ns, name, body, ctype, subresource=sub, **validation),
+                           warnings=warnings)
             elif method == "DELETE":
                 propagation = one("propagationPolicy") or (body or {}).get("propagationPolicy") or "Background"
                 self._send(200, store.delete(res, ns, name, propagation))
@@ -210,6 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")  # this handler closes it at the end: say so, or a pool reuses it
         self.end_headers()
 
         def emit(event: dict[str, Any]) -> None:

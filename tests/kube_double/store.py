@@ -2,9 +2,12 @@
 
 It keeps what a real API server keeps for the parts the controller depends on: one global
 resourceVersion counter, optimistic concurrency (409 on a stale resourceVersion), generateName,
-status subresources, label and field selectors, ownerReference garbage collection, namespace
-deletion, finalizers, and an event history so a watch can resume from a resourceVersion (410
-Gone once it is older than the history kept).
+the write path of `strategy` (pruning, defaulting and validation against the CRDs it serves,
+ObjectMeta rules, the status subresource split, 422 with the real Status), the
+NamespaceLifecycle admission plugin, etcd's object size limit, label and field selectors,
+the garbage collector (ownerReferences: cascading deletion, and a dependent whose owners are
+all absent from its namespace is deleted), namespace deletion, finalizers, and an event history
+so a watch can resume from a resourceVersion (410 Gone once it is older than the history kept).
 """
 
 from __future__ import annotations
@@ -13,13 +16,26 @@ import bisect
 import copy
 import json
 import random
-import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from tests.kube_double import strategy
+from tests.kube_double.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    invalid_object,
+    not_found,
+)
+from tests.kube_double.patches import json_patch, merge_patch
+from tests.kube_double.selectors import selector
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,8 @@ class Resource:
     kind: str
     namespaced: bool = True
     status_subresource: bool = False
+    custom: bool = False  # served from a CustomResourceDefinition
+    schema: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def api_version(self) -> str:
@@ -49,24 +67,9 @@ BUILTIN = [
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     Resource("coordination.k8s.io", "v1", "leases", "Lease"),
-    Resource("argoproj.io", "v1alpha1", "workflows", "Workflow"),
 ]
 
-
-class ApiError(Exception):
-    """An API answer other than success: becomes a `Status` object with this code."""
-
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
-
-    def status(self) -> dict[str, Any]:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
-
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apiserver storage/names: utilrand.String's alphabet
 
 
 def now() -> str:
@@ -82,11 +85,14 @@ class Event:
     at: float = field(default_factory=time.monotonic)
 
 
+Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
+
+
 @dataclass
 class Store:
     history_size: int = 5000
     resources: dict[tuple[str, str], Resource] = field(default_factory=dict)  # (group, plural)
-    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> log text
     rv: int = 1000
     history: list[Event] = field(default_factory=list)  # ascending resourceVersion
@@ -100,28 +106,35 @@ class Store:
     def register(self, resource: Resource) -> None:
         self.resources[(resource.group, resource.plural)] = resource
 
-    def register_crd(self, crd: dict[str, Any]) -> None:
+    def register_crd(self, crd: dict[str, Any]) -> Resource:
         spec = crd["spec"]
         version = next(v for v in spec["versions"] if v.get("storage", True))
-        self.register(Resource(
+        resource = Resource(
             spec["group"], version["name"], spec["names"]["plural"], spec["names"]["kind"],
             namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            status_subresource="status" in (version.get("subresources") or {}),
-        ))
+            status_subresource="status" in (version.get("subresources") or {}), custom=True,
+            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+        )
+        self.register(resource)
+        return resource
 
     def resource(self, group: str, plural: str) -> Resource:
         try:
             return self.resources[(group, plural)]
         except KeyError:
-            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural})") from None
+            raise ApiError(404, "NotFound", "the server could not find the requested resource") from None
+
+    def _by_kind(self, api_version: str, kind: str) -> Resource | None:
+        group = api_version.partition("/")[0] if "/" in api_version else ""
+        return next((r for r in self.resources.values() if r.group == group and r.kind == kind), None)
 
     # ---------------------------------------------------------------------- reads
 
     def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any]:
         with self.lock:
-            obj = self.objects.get((res.group, res.plural, namespace, name))
+            obj = self.objects.get((res.group, res.plural, namespace if res.namespaced else "", name))
             if obj is None:
-                raise ApiError(404, "NotFound", f'{res.plural}.{res.group or "core"} "{name}" not found')
+                raise not_found(res.group, res.plural, name)
             return copy.deepcopy(obj)
 
     def list(self, res: Resource, namespace: str, label_selector: str = "",
@@ -144,76 +157,86 @@ class Store:
             del self.history[: len(self.history) - self.history_size]
         self.lock.notify_all()
 
-    def create(self, res: Resource, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _unknown(unknown: list[str], warnings: list[str] | None, strict: bool) -> None:
+        """fieldValidation: Strict refuses unknown fields with 400, Warn (the default) says so."""
+        if not unknown:
+            return
+        texts = [f'unknown field "{path}"' for path in sorted(unknown)]
+        if strict:  # handlers/create.go with fieldValidation=Strict: a strict decoding error
+            raise bad_request("strict decoding error: " + ", ".join(texts))
+        if warnings is not None:
+            warnings.extend(texts)
+
+    def _admit(self, res: Resource, namespace: str) -> None:
+        # apiserver plugin/namespace/lifecycle Admit: no content in a namespace that does not exist
+        if res.namespaced and ("", "namespaces", "", namespace) not in self.objects:
+            raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found',
+                           {"name": namespace, "kind": "namespaces"})
+
+    def create(self, res: Resource, namespace: str, body: Any, *, warnings: list[str] | None = None,
+               strict: bool = False) -> dict[str, Any]:
         with self.lock:
-            obj = copy.deepcopy(body)
-            meta = obj.setdefault("metadata", {})
+            unknown: list[str] = []
+            obj = strategy.decode(res, body, unknown=unknown)
+            self._unknown(unknown, warnings, strict)
+            meta = obj["metadata"]
             if res.namespaced:
-                if body.get("metadata", {}).get("namespace") not in (None, "", namespace):
-                    raise ApiError(400, "BadRequest", "the namespace of the object does not match the request")
-                if ("", "namespaces", "", namespace) not in self.objects:
-                    raise ApiError(404, "NotFound", f'namespaces "{namespace}" not found')
+                # rest.EnsureObjectNamespaceMatchesRequestNamespace
+                if meta.get("namespace") not in (None, "", namespace):
+                    raise bad_request("the namespace of the provided object does not match the namespace sent "
+                                      "on the request")
                 meta["namespace"] = namespace
             else:
                 meta.pop("namespace", None)
-            if not meta.get("name"):
-                prefix = meta.get("generateName")
-                if not prefix:
-                    raise ApiError(422, "Invalid", "metadata.name: Required value: name or generateName is required")
-                for _ in range(20):
-                    candidate = prefix[:58] + "".join(self.rng.choice(_SUFFIX_CHARS) for _ in range(5))
-                    if (res.group, res.plural, namespace if res.namespaced else "", candidate) not in self.objects:
-                        meta["name"] = candidate
+                namespace = ""
+            self._admit(res, namespace)
+            if not meta.get("name") and meta.get("generateName"):
+                # registry Store.Create: names.SimpleNameGenerator, base[:58] + 5 random characters,
+                # tried again on a clash (RetryGenerateName, up to 8 attempts)
+                for _ in range(8):
+                    meta["name"] = meta["generateName"][:58] + "".join(
+                        self.rng.choice(_SUFFIX_CHARS) for _ in range(5))
+                    if (res.group, res.plural, namespace, meta["name"]) not in self.objects:
                         break
-            name = meta["name"]
-            if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-                raise ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: metadata.name: Invalid value')
-            key = (res.group, res.plural, namespace if res.namespaced else "", name)
-            if key in self.objects:
-                raise ApiError(409, "AlreadyExists", f'{res.plural}.{res.group or "core"} "{name}" already exists')
-            if res.status_subresource and res.plural not in ("namespaces", "pods", "nodes"):
-                obj.pop("status", None)
-            obj["apiVersion"], obj["kind"] = res.api_version, res.kind
             if res.plural == "secrets":
                 _fold_string_data(obj)
-            meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1,
-                        resourceVersion=str(self._next_rv()))
+            strategy.prepare_create(res, obj)
+            strategy.validate_create(res, obj)
+            name = meta["name"]
+            key = (res.group, res.plural, namespace, name)
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=now())
             if res.plural == "namespaces":
                 obj.setdefault("status", {})["phase"] = "Active"
+            strategy.check_size(obj)
+            if key in self.objects:
+                raise already_exists(res.group, res.plural, name)
+            meta["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
             self._record("ADDED", res, obj)
-            return copy.deepcopy(obj)
+            created = copy.deepcopy(obj)
+            self._collect_if_orphaned(res, key)
+            return created
 
-    def _current(self, res: Resource, namespace: str, name: str) -> tuple[tuple[str, str, str, str], dict[str, Any]]:
+    def _current(self, res: Resource, namespace: str, name: str) -> tuple[Key, dict[str, Any]]:
         key = (res.group, res.plural, namespace if res.namespaced else "", name)
         current = self.objects.get(key)
         if current is None:
-            raise ApiError(404, "NotFound", f'{res.plural}.{res.group or "core"} "{name}" not found')
+            raise not_found(res.group, res.plural, name)
         return key, current
 
-    def _store_update(self, res: Resource, key: tuple[str, str, str, str], current: dict[str, Any],
-                      new: dict[str, Any], *, subresource: str) -> dict[str, Any]:
-        meta = new.setdefault("metadata", {})
-        for immutable in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"):
-            if immutable in current["metadata"]:
-                meta[immutable] = current["metadata"][immutable]
-        new["apiVersion"], new["kind"] = res.api_version, res.kind
+    def _store_update(self, res: Resource, key: Key, current: dict[str, Any], new: dict[str, Any], *,
+                      subresource: str) -> dict[str, Any]:
+        if subresource and (subresource != "status" or not res.status_subresource):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        new = strategy.prepare_update(res, new, current, subresource=subresource)
         if res.plural == "secrets":
             _fold_string_data(new)
-        if res.status_subresource:
-            if subresource == "status":
-                new = {**copy.deepcopy(current), "status": new.get("status", {})}
-                meta = new["metadata"]
-            elif "status" in current:
-                new["status"] = copy.deepcopy(current["status"])
-            else:
-                new.pop("status", None)
-        gen = current["metadata"].get("generation", 1)
-        if new.get("spec") != current.get("spec"):
-            gen += 1
-        meta["generation"] = gen
+        strategy.validate_update(res, new, current, subresource=subresource)
+        meta = new["metadata"]
         if _same(new, current):
             return copy.deepcopy(current)  # a no-op write does not bump resourceVersion
+        strategy.check_size(new)
         meta["resourceVersion"] = str(self._next_rv())
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             del self.objects[key]
@@ -222,38 +245,67 @@ class Store:
             return copy.deepcopy(new)
         self.objects[key] = new
         self._record("MODIFIED", res, new)
-        return copy.deepcopy(new)
+        updated = copy.deepcopy(new)
+        if new["metadata"].get("ownerReferences") != current["metadata"].get("ownerReferences"):
+            self._collect_if_orphaned(res, key)
+        return updated
 
-    def replace(self, res: Resource, namespace: str, name: str, body: dict[str, Any],
-                subresource: str = "") -> dict[str, Any]:
+    def _preconditions(self, res: Resource, name: str, current: dict[str, Any], body_meta: dict[str, Any]) -> None:
+        uid = body_meta.get("uid")
+        if uid and uid != current["metadata"]["uid"]:
+            # storage Preconditions.Check, answered as a conflict
+            raise conflict(res.group, res.plural, name, f"Precondition failed: UID in precondition: {uid}, UID in "
+                                                        f"object meta: {current['metadata']['uid']}")
+        rv = body_meta.get("resourceVersion")
+        if rv and rv != current["metadata"]["resourceVersion"]:
+            raise conflict(res.group, res.plural, name)
+
+    def replace(self, res: Resource, namespace: str, name: str, body: Any, subresource: str = "", *,
+                warnings: list[str] | None = None, strict: bool = False) -> dict[str, Any]:
         with self.lock:
+            unknown: list[str] = []
+            new = strategy.decode(res, body, unknown=unknown)
+            self._unknown(unknown, warnings, strict)
+            strategy.check_name(new, name, namespace)
             key, current = self._current(res, namespace, name)
-            rv = body.get("metadata", {}).get("resourceVersion")
-            if not rv:
-                raise ApiError(422, "Invalid",
-                               "metadata.resourceVersion: Invalid value: must be specified for an update")
-            if rv != current["metadata"]["resourceVersion"]:
-                raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
-                               "the object has been modified; please apply your changes to the latest version "
-                               "and try again")
-            return self._store_update(res, key, current, copy.deepcopy(body), subresource=subresource)
+            if not new["metadata"].get("resourceVersion"):
+                if res.custom:  # customresource strategy: AllowUnconditionalUpdate() is false
+                    raise invalid_object(res.group, res.kind, name, [invalid(
+                        "metadata.resourceVersion", 0, "must be specified for an update")])
+                new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]  # unconditional
+            self._preconditions(res, name, current, new["metadata"])
+            return self._store_update(res, key, current, new, subresource=subresource)
 
     def patch(self, res: Resource, namespace: str, name: str, patch: Any, content_type: str,
-              subresource: str = "") -> dict[str, Any]:
+              subresource: str = "", *, warnings: list[str] | None = None, strict: bool = False) -> dict[str, Any]:
         with self.lock:
             key, current = self._current(res, namespace, name)
             if "json-patch" in content_type:
-                new = json_patch(copy.deepcopy(current), patch)
+                patched = json_patch(copy.deepcopy(current), patch)
             else:
                 if not isinstance(patch, dict):
-                    raise ApiError(400, "BadRequest", "a merge patch must be an object")
-                meta = patch.get("metadata")
-                rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
-                if rv and rv != current["metadata"]["resourceVersion"]:
-                    raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
-                                   "the object has been modified")
-                new = merge_patch(copy.deepcopy(current), patch)
+                    raise bad_request("a merge patch must be an object")
+                patched = merge_patch(copy.deepcopy(current), patch)
+            unknown: list[str] = []
+            new = strategy.decode(res, patched, unknown=unknown)
+            self._unknown(unknown, warnings, strict)
+            self._preconditions(res, name, current, new["metadata"])
+            new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             return self._store_update(res, key, current, new, subresource=subresource)
+
+    def rewrite_stored(self, res: Resource, namespace: str, name: str, change: Callable[[dict[str, Any]], None]
+                       ) -> dict[str, Any]:
+        """Change a stored object unvalidated, as data written under an older CRD schema sits in
+        etcd (the API server does not re-validate what it stores; it serves it as it is). For
+        tests of what the controller does with such data; watchers see a MODIFIED event."""
+        with self.lock:
+            key, current = self._current(res, namespace, name)
+            obj = copy.deepcopy(current)
+            change(obj)
+            obj["metadata"]["resourceVersion"] = str(self._next_rv())
+            self.objects[key] = obj
+            self._record("MODIFIED", res, obj)
+            return copy.deepcopy(obj)
 
     def delete(self, res: Resource, namespace: str, name: str, propagation: str = "Background") -> dict[str, Any]:
         with self.lock:
@@ -268,18 +320,70 @@ class Store:
                 return copy.deepcopy(current)
             return self._delete_now(res, key, current, propagation)
 
-    def _delete_now(self, res: Resource, key: tuple[str, str, str, str], current: dict[str, Any],
-                    propagation: str) -> dict[str, Any]:
+    def _delete_now(self, res: Resource, key: Key, current: dict[str, Any], propagation: str) -> dict[str, Any]:
         del self.objects[key]
         gone = copy.deepcopy(current)
         gone["metadata"]["resourceVersion"] = str(self._next_rv())
         self._record("DELETED", res, gone)
         if res.plural == "namespaces":
             for k in [k for k in self.objects if k[2] == key[3] and k[1] != "namespaces"]:
-                self._delete_now(self.resources[(k[0], k[1])], k, self.objects[k], "Background")
+                if k in self.objects:
+                    self._delete_now(self.resources[(k[0], k[1])], k, self.objects[k], "Background")
         if propagation != "Orphan":
             self._collect_garbage(current["metadata"]["uid"])
         return gone
+
+    # ---------------------------------------------------------------------- garbage collector
+
+    def _owner_present(self, dependent: Key, ref: dict[str, Any]) -> bool:
+        """garbagecollector.go isDangling, inverted: a namespaced owner is looked up in the
+        dependent's namespace, by name, and must have the reference's uid."""
+        owner = self._by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        if owner is None:
+            return True  # a kind the collector cannot resolve: it leaves the dependent alone
+        if owner.namespaced and not dependent[2]:
+            return True  # a cluster-scoped dependent of a namespaced kind: unresolvable, never collected
+        found = self.objects.get((owner.group, owner.plural, dependent[2] if owner.namespaced else "",
+                                  str(ref.get("name", ""))))
+        return found is not None and found["metadata"].get("uid") == ref.get("uid")
+
+    def _collect_if_orphaned(self, res: Resource, key: Key) -> None:
+        """garbagecollector.go attemptToDeleteItem: a dependent whose every owner is absent is
+        deleted (an owner in another namespace is absent: the graph builder reports the
+        reference with an `OwnerRefInvalidNamespace` event); dangling references beside a
+        present owner are removed."""
+        obj = self.objects.get(key)
+        refs = (obj or {}).get("metadata", {}).get("ownerReferences") or []
+        if obj is None or not refs:
+            return
+        solid = [r for r in refs if self._owner_present(key, r)]
+        for ref in refs:
+            if ref not in solid:
+                self._report_invalid_namespace(res, key, obj, ref)
+        if not solid:
+            self._delete_now(res, key, obj, "Background")
+        elif len(solid) != len(refs):
+            obj = copy.deepcopy(obj)
+            obj["metadata"]["ownerReferences"] = solid
+            obj["metadata"]["resourceVersion"] = str(self._next_rv())
+            self.objects[key] = obj
+            self._record("MODIFIED", res, obj)
+
+    def _report_invalid_namespace(self, res: Resource, key: Key, obj: dict[str, Any], ref: dict[str, Any]) -> None:
+        """graph_builder.go reportInvalidNamespaceOwnerRef: the owner's uid is known in another
+        namespace, so the reference can never resolve; a Warning Event on the dependent says so."""
+        elsewhere = any(o["metadata"].get("uid") == ref.get("uid") and k[2] not in ("", key[2])
+                        for k, o in self.objects.items())
+        if not elsewhere or not key[2]:
+            return
+        owner = (f"[{ref.get('apiVersion')}/{ref.get('kind')}, namespace: {key[2]}, name: {ref.get('name')}, "
+                 f"uid: {ref.get('uid')}]")
+        self.create(self.resource("", "events"), key[2], {
+            "metadata": {"name": f"{key[3]}.{uuid.uuid4().hex[:16]}"}, "type": "Warning",
+            "reason": "OwnerRefInvalidNamespace", "source": {"component": "garbage-collector-controller"},
+            "message": f'ownerRef {owner} does not exist in namespace "{key[2]}"',
+            "involvedObject": {"apiVersion": res.api_version, "kind": res.kind, "namespace": key[2],
+                               "name": key[3], "uid": obj["metadata"].get("uid")}})
 
     def _collect_garbage(self, owner_uid: str) -> None:
         """Delete every object whose ownerReferences name `owner_uid` (and theirs, in turn)."""
@@ -296,6 +400,7 @@ class Store:
                     obj["metadata"]["resourceVersion"] = str(self._next_rv())
                     self.objects[k] = obj
                     self._record("MODIFIED", res, obj)
+                    self._collect_if_orphaned(res, k)
                 else:
                     self._delete_now(res, k, obj, "Background")
 
@@ -316,122 +421,12 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return json.dumps(strip(a), sort_keys=True) == json.dumps(strip(b), sort_keys=True)
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    if not isinstance(target, dict):
-        target = {}
-    for k, v in patch.items():
-        if v is None:
-            target.pop(k, None)
-        else:
-            target[k] = merge_patch(target.get(k), v)
-    return target
-
-
-def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
-    """RFC 6902 for add, replace, remove and test."""
-    for op in ops:
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].lstrip("/").split("/")]
-        parent = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent.setdefault(p, {})
-        last = parts[-1]
-        kind = op["op"]
-        if kind == "test":
-            value = parent[int(last)] if isinstance(parent, list) else parent.get(last)
-            if value != op["value"]:
-                raise ApiError(422, "Invalid", f"test failed at {op['path']}")
-        elif kind in ("add", "replace"):
-            if isinstance(parent, list):
-                idx = len(parent) if last == "-" else int(last)
-                if kind == "add":
-                    parent.insert(idx, op["value"])
-                else:
-                    parent[idx] = op["value"]
-            else:
-                parent[last] = op["value"]
-        elif kind == "remove":
-            if isinstance(parent, list):
-                parent.pop(int(last))
-            else:
-                parent.pop(last, None)
-        else:
-            raise ApiError(422, "Invalid", f"unsupported patch op {kind}")
-    return doc
-
-
-# ------------------------------------------------------------------------- selectors
-
-_SET_TERM = re.compile(r"^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(in|notin)\s*\(([^)]*)\)|(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$")
-
-
-def _split_terms(text: str) -> list[str]:
-    terms, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            terms.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        terms.append(cur)
-    return terms
-
-
-def label_matcher(text: str) -> Any:
-    """A label selector (`a=b,c!=d,e in (f,g),!h,i`) as a predicate on a labels dict."""
-    checks = []
-    for term in _split_terms(text or ""):
-        m = _SET_TERM.match(term)
-        if not m:
-            raise ApiError(400, "BadRequest", f"unable to parse requirement: {term!r}")
-        neg, key, setop, values, op, value = m.groups()
-        if setop:
-            vals = {v.strip() for v in values.split(",") if v.strip()}
-            checks.append((lambda k, vs, o: lambda lab: (lab.get(k) in vs) == (o == "in")
-                           if k in lab or o == "in" else True)(key, vals, setop))
-        elif op:
-            checks.append((lambda k, want, o: lambda lab: (lab.get(k) == want) == (o != "!="))(key, value, op))
-        else:
-            checks.append((lambda k, n: lambda lab: (k in lab) != bool(n))(key, neg))
-    return lambda labels: all(c(labels) for c in checks)
-
-
-def field_matcher(text: str) -> Any:
-    checks = []
-    for term in _split_terms(text or ""):
-        m = re.match(r"^\s*([A-Za-z0-9.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
-        if not m:
-            raise ApiError(400, "BadRequest", f"invalid field selector {term!r}")
-        path, op, value = m.groups()
-
-        def get(obj: dict[str, Any], path: str = path) -> Any:
-            cur: Any = obj
-            for part in path.split("."):
-                cur = cur.get(part) if isinstance(cur, dict) else None
-            return "" if cur is None else str(cur)
-
-        checks.append((lambda g, v, o: lambda obj: (g(obj) == v) == (o != "!="))(get, value, op))
-    return lambda obj: all(c(obj) for c in checks)
-
-
-def selector(label_selector: str, field_selector: str) -> Any:
-    labels, fields = label_matcher(label_selector), field_matcher(field_selector)
-    return lambda obj: labels(obj["metadata"].get("labels") or {}) and fields(obj)
-
-
-__all__ = ["BUILTIN", "ApiError", "Resource", "Store", "json_patch", "merge_patch", "now", "selector"]
-
-
 def _fold_string_data(secret: dict[str, Any]) -> None:
     """As the API server does: `stringData` is write-only, merged into `data` base64-encoded."""
     import base64
 
     for key, value in (secret.pop("stringData", None) or {}).items():
         secret.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()
+
+
+__all__ = ["BUILTIN", "ApiError", "Resource", "Store", "json_patch", "merge_patch", "now", "selector"]

@@ -204,11 +204,11 @@ def cluster_options(fn: Any) -> Any:
 @click.option("--branch", default="", help="Branch to run (default: the pipeline's defaultBranch).")
 @cluster_options
 def run(pipeline: str, branch: str, kubeconfig: str | None, context: str | None, namespace: str) -> None:
-    """Start a run of PIPELINE: creates the PipelineExecution <pipeline>-<run>."""
-    from translator.controller.runs import create_run
+    """Start a run of PIPELINE: creates a PipelineExecution <pipeline>-run-<random>, numbered by the controller."""
+    from translator.controller.runs import request_run
 
     kube = _kube(kubeconfig, context)
-    made = _api_call(create_run, kube, namespace, pipeline, branch=branch, user=os.environ.get("USER", ""))
+    made = _api_call(request_run, kube, namespace, pipeline, branch=branch, user=os.environ.get("USER", ""))
     click.echo(f"pipelineexecution/{made['metadata']['name']} created")
 
 

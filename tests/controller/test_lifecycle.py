@@ -97,16 +97,16 @@ def test_rerun_and_rerun_from_failed(system: System) -> None:
         failed["status"]["stages"][2]["steps"][1]["state"] == "Failed"
     system.sim.outcome = lambda _wf, _task: "Succeeded"
     again = runs.rerun(system.kube, "team", "web-1")
-    assert again["metadata"]["name"] == "web-2" and again["spec"]["rerunOf"] == "web-1"
-    system.wait_state("web-2", "Success")
+    assert again["metadata"]["name"].startswith("web-run-") and again["spec"]["rerunOf"] == "web-1"
+    assert system.wait_state(again["metadata"]["name"], "Success")["spec"]["run"] == 2  # numbered by the controller
     partial = runs.rerun(system.kube, "team", "web-1", from_failed=True)
-    assert partial["metadata"]["name"] == "web-3"
-    ex = system.wait_state("web-3", "Success")
+    ex = system.wait_state(partial["metadata"]["name"], "Success")
+    assert ex["spec"]["run"] == 3
     a_step = ex["status"]["stages"][1]["steps"][0]
     assert a_step["state"] == "Skipped" and a_step["message"] == "reused from run 1"
     assert ex["status"]["stages"][2]["steps"][1]["state"] == "Success"
     assert ex["status"]["stages"][3]["steps"][0]["state"] == "Success"
-    wf = next(w for w in system.workflows() if w["metadata"]["name"] == "web-3")
+    wf = next(w for w in system.workflows() if w["metadata"]["name"] == ex["status"]["engineRef"]["workflowName"])
     tasks = {t["name"]: t for t in wf["spec"]["templates"][0]["dag"]["tasks"]}
     assert tasks["a"]["when"] == "false" and "when" not in tasks["b-2"]
 

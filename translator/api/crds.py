@@ -5,6 +5,12 @@ Pydantic's JSON schema is turned into a Kubernetes *structural* schema: referenc
 so stored objects hold only what their authors wrote), descriptions kept for `kubectl explain`.
 Fields that accept Rancher's shorthand (a string or a list where an object is meant) are
 `x-kubernetes-preserve-unknown-fields`, and our own validator checks them.
+
+A pipeline file pasted inline (`Pipeline.spec.config`) is an open object in the model, so its
+schema here is one too, kept whole: typed, the API server would refuse what Rancher accepted
+(`env: {TIMEOUT: 10}`) and prune, without a word, the misplaced keys our validator warns about;
+open, `translator validate`'s rules (paths, lines, warnings) judge it when a run is made. The
+execution's snapshot (`pipelineConfig`) is the validator's normalised output and stays typed.
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ ever referenced by name; no token or password is a field of any resource here.
 Stored formats, in one place:
 - labels on Workflows and pods: `devops.cubepaas.io/pipeline`, `/execution`, `/run`, `/branch`
   (a label-safe form of the branch; the exact branch is the annotation of the same name);
-- `Pipeline.status.cacheNodes`: newest first, bounded by the setting's `cache.maxNodes`.
+- `Pipeline.status.cacheNodes`: newest first, bounded by the setting's `cache.maxNodes`;
+- `Pipeline.spec.config`: the user's pipeline file as written (an open object), validated
+  with `config_validation` when a run is made; `PipelineExecution.spec.pipelineConfig` is its
+  normalised snapshot.
 """
 
 from __future__ import annotations
@@ -187,8 +190,10 @@ class PipelineSpec(APIModel):
     trigger_webhook_tag: bool = Field(default=False, description="Run on tags.")
     default_branch: str = Field(default="master", description="Branch of runs started by hand.")
     setting_name: str = Field(default="", description="PipelineSetting to use; `default` when empty.")
-    config: PipelineConfig | None = Field(
-        default=None, description="Inline pipeline file; read from the repository when absent.",
+    config: dict[str, Any] | None = Field(
+        default=None, description="Inline pipeline file, stored as written (the API server neither prunes nor "
+                                  "types it): `translator validate`'s rules judge it when a run is made. Read from "
+                                  "the repository when absent.",
     )
     cron: CronTrigger | None = Field(default=None, description="Run on a schedule.")
 

@@ -48,7 +48,7 @@ from kubernetes import client
 
 from translator.api.resources_types import API_VERSION
 from translator.compiler.names import dns_label
-from translator.controller.runs import PIPELINE_LABEL
+from translator.controller.runs import pipeline_labels
 from translator.kubeclient import Kube
 
 log = logging.getLogger("translator.webhook")
@@ -188,7 +188,7 @@ def execution_for_event(namespace: str, pipeline: dict[str, Any], event: GitEven
     return {
         "apiVersion": API_VERSION, "kind": "PipelineExecution",
         "metadata": {"name": dns_label(f"{name}-wh-{digest}", max_length=253), "namespace": namespace,
-                     "labels": {PIPELINE_LABEL: name},
+                     "labels": pipeline_labels(name),
                      "annotations": {DELIVERY_ANNOTATION: event.delivery[:200]}},
         "spec": {"pipelineName": name, "run": 0, "repositoryUrl": pipeline["spec"].get("repositoryUrl", ""),
                  "triggeredBy": "webhook", "triggerUserName": event.author, "event": event.event,
@@ -347,7 +347,7 @@ def execution_for_schedule(namespace: str, pipeline: dict[str, Any], at: datetim
     return {
         "apiVersion": API_VERSION, "kind": "PipelineExecution",
         "metadata": {"name": dns_label(f"{name}-cron-{stamp}", max_length=253), "namespace": namespace,
-                     "labels": {PIPELINE_LABEL: name},
+                     "labels": pipeline_labels(name),
                      "annotations": {SCHEDULE_ANNOTATION: at.astimezone(ZoneInfo("UTC")).strftime(
                          "%Y-%m-%dT%H:%M:%SZ")}},
         "spec": {"pipelineName": name, "run": 0, "repositoryUrl": pipeline["spec"].get("repositoryUrl", ""),

@@ -1,6 +1,9 @@
 """SourceCodeCredential reconciler: the credential's repositories as SourceCodeRepository
 objects (owned by it), resynced every `repository_resync_seconds`. `provider_for` is the one
-way to a git host's API, also used by the pipeline reconciler for webhooks."""
+way to a git host's API, also used by the pipeline reconciler for webhooks.
+
+Stored format: those objects are labelled `devops.cubepaas.io/credential: label_value(<credential>)`
+(a label value is at most 63 characters; a credential name may have 253)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 from kubernetes import client
 
 from translator.api.resources_types import API_VERSION
-from translator.compiler.names import dns_label
+from translator.compiler.names import dns_label, label_value
 from translator.controller import providers
 from translator.controller.context import Shared
 from translator.kubeclient import GROUP, VERSION
@@ -54,8 +57,9 @@ class CredentialReconciler:
                         extra={"namespace": ns, "credential": name})
             shared.queue.add_after(key, 60.0)
             return
-        existing = {o["metadata"]["name"]: o for o in
-                    kube.list("sourcecoderepositories", ns, label_selector=f"{CREDENTIAL_LABEL}={name}")["items"]}
+        labels = {CREDENTIAL_LABEL: label_value(name)}
+        existing = {o["metadata"]["name"]: o for o in kube.list(
+            "sourcecoderepositories", ns, label_selector=f"{CREDENTIAL_LABEL}={labels[CREDENTIAL_LABEL]}")["items"]}
         owner = {"apiVersion": API_VERSION, "kind": "SourceCodeCredential", "name": name,
                  "uid": credential["metadata"].get("uid", ""), "controller": True}
         wanted = set()
@@ -70,7 +74,7 @@ class CredentialReconciler:
             if current is None:
                 kube.create("sourcecoderepositories", ns, {
                     "apiVersion": API_VERSION, "kind": "SourceCodeRepository",
-                    "metadata": {"name": rname, "labels": {CREDENTIAL_LABEL: name}, "ownerReferences": [owner]},
+                    "metadata": {"name": rname, "labels": labels, "ownerReferences": [owner]},
                     "spec": spec})
             elif current.get("spec") != spec:
                 kube.replace("sourcecoderepositories", ns, rname, {**current, "spec": spec})

@@ -6,11 +6,17 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from tests.controller.harness import System
+from tests.kube_double.server import KubeDouble
 from tests.tools.get_helm import fetch
+from translator.cli import main
+from translator.controller import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "translator"
@@ -108,3 +114,99 @@ def test_helm_lint_strict(values: str | None) -> None:
         args += ["-f", str(CHART / "ci" / values)]
     result = subprocess.run(args, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------- RBAC against what the code does
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+KINDS = {"pipelines", "pipelineexecutions", "pipelinesettings", "sourcecodeproviderconfigs", "sourcecodecredentials",
+         "sourcecoderepositories", "cacheinventories"}
+
+
+def _request(method: str, path: str) -> tuple[str, str, str]:
+    """(verb, apiGroup, resource[/subresource]) of one API request, as the authorizer sees it."""
+    url = urlparse(path)
+    parts = url.path.strip("/").split("/")
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    resource = "/".join([rest[0], *rest[2:3]])
+    named = len(rest) > 1
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, "get" if named else ("watch" if "watch=" in url.query else "list"))
+    return verb, group, resource
+
+
+def _allows(rules: list[dict[str, Any]], verb: str, group: str, resource: str) -> bool:
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+
+def _user_roles() -> dict[str, list[dict[str, Any]]]:
+    """Rules of the chart's ClusterRoles by the Kubernetes role they are aggregated into."""
+    roles: dict[str, list[dict[str, Any]]] = {"view": [], "edit": [], "admin": []}
+    for role in _render():
+        for key, value in (role["metadata"].get("labels") or {}).items():
+            if role["kind"] == "ClusterRole" and key.startswith(AGGREGATE) and value == "true":
+                roles[key.removeprefix(AGGREGATE)] += role["rules"]
+    return roles
+
+
+def test_aggregated_roles_give_namespace_users_the_seven_kinds() -> None:
+    roles = _user_roles()
+    assert all(_allows(roles["view"], verb, "devops.cubepaas.io", kind)
+               for kind in KINDS for verb in ("get", "list", "watch"))
+    for rules in roles.values():  # status is the controller's and the cache agent's to write
+        for rule in rules:
+            assert all(r in KINDS or (r.endswith("/status") and rule["verbs"] == ["get"]) for r in rule["resources"])
+    assert not _allows(roles["edit"], "create", "devops.cubepaas.io", "pipelinesettings")
+    assert _allows(roles["admin"], "create", "devops.cubepaas.io", "pipelinesettings")
+
+
+def test_a_namespace_editor_may_run_rerun_and_stop() -> None:
+    """The requests `translator run`, `rerun` and `stop` make are exactly what Kubernetes' `edit`
+    role (which includes `view`) holds once the chart's roles are aggregated into it."""
+    roles = _user_roles()
+    editor = roles["view"] + roles["edit"]
+    with KubeDouble() as double:
+        system = System(double)
+        try:
+            system.apply_pipeline("web")
+            double.log_requests = True
+            args = ["--kubeconfig", double.kubeconfig, "-n", "team"]
+            first = CliRunner().invoke(main, ["run", "web", *args]).output.split()[0].split("/")[1]
+            assert CliRunner().invoke(main, ["rerun", first, *args]).exit_code == 0
+            assert CliRunner().invoke(main, ["stop", first, *args]).exit_code == 0
+            needed = {_request(m, p) for m, p in double.request_log}
+        finally:
+            system.close()
+    g = "devops.cubepaas.io"
+    assert needed == {("get", g, "pipelines"), ("get", g, "pipelineexecutions"), ("create", g, "pipelineexecutions"),
+                      ("patch", g, "pipelineexecutions")}
+    assert all(_allows(editor, *request) for request in needed)
+    assert not any(_allows(roles["view"], *request) for request in needed if request[0] != "get")
+
+
+def test_the_controller_may_block_the_deletion_of_every_owner_it_names() -> None:
+    """OwnerReferencesPermissionEnforcement: setting `blockOwnerDeletion` on a reference needs
+    `update` on the owner's `finalizers` subresource. Every such reference the controller writes
+    in a run (through the API double) is covered by the chart's controller ClusterRole."""
+    with KubeDouble() as double:
+        system = System(double)
+        system.start_controller()
+        try:
+            system.apply_pipeline("web")
+            runs.create_run(system.kube, "team", "web")
+            system.wait_state("web-1", "Success")
+            with double.store.lock:
+                blocking = {(ref["apiVersion"], ref["kind"]) for (_, plural, _, _), obj in double.store.objects.items()
+                            if plural != "pods"  # Argo's controller makes the pods, under its own RBAC
+                            for ref in obj["metadata"].get("ownerReferences") or [] if ref.get("blockOwnerDeletion")}
+                owners = {(api_version.split("/")[0], next(r.plural for r in double.store.resources.values()
+                                                           if r.kind == kind and r.api_version == api_version))
+                          for api_version, kind in blocking}
+        finally:
+            system.close()
+    assert owners == {("devops.cubepaas.io", "pipelineexecutions")}  # the Workflow's and its ConfigMap's owner
+    controller = _one(_render(), "ClusterRole", "-controller")["rules"]
+    for group, plural in owners:
+        assert _allows(controller, "update", group, f"{plural}/finalizers"), plural

@@ -31,15 +31,19 @@ ONE_STEP = "stages:\n- name: Build\n  steps:\n  - runScriptConfig: {image: alpin
 needs_schemas = pytest.mark.skipif(not (SHARED / "argo").exists(), reason="needs ../shared/argo (Argo's schemas)")
 
 
+def _prepared(double: KubeDouble) -> KubeDouble:
+    double.create_namespace(NS)
+    # what the namespace preparation makes: the pods' service account (the API server refuses
+    # a pod whose account does not exist; the simulator does too)
+    store = double.store
+    store.create(store.resource("", "serviceaccounts"), NS, {"metadata": {"name": "pipeline"}})
+    return double
+
+
 @pytest.fixture
 def kube() -> Iterator[KubeDouble]:
     with KubeDouble() as double:
-        double.create_namespace(NS)
-        # what the namespace preparation makes: the pods' service account (the API server refuses
-        # a pod whose account does not exist; the simulator does too)
-        store = double.store
-        store.create(store.resource("", "serviceaccounts"), NS, {"metadata": {"name": "pipeline"}})
-        yield double
+        yield _prepared(double)
 
 
 @pytest.fixture
@@ -48,8 +52,7 @@ def minimal_crd_kube() -> Iterator[KubeDouble]:
     controller refuses reaches it. With v4's full CRD the API server itself refuses a duplicate
     mountPath (422, list-map key) and prunes unknown fields (tests/kube_double/test_double.py)."""
     with KubeDouble(argo_crd="minimal") as double:
-        double.create_namespace(NS)
-        yield double
+        yield _prepared(double)
 
 
 def _compiled(text: str = ONE_STEP, setting: dict[str, Any] | None = None, **ctx: Any) -> dict[str, Any]:

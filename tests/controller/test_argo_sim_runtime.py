@@ -44,7 +44,8 @@ def _workflow(name: str, *tasks: dict[str, Any], spec: dict[str, Any] | None = N
                   **({"archiveLocation": t["archiveLocation"]} if "archiveLocation" in t else {})} for t in tasks]
     dag = [{"name": t["name"], "template": t["name"], **({"dependencies": t["after"]} if "after" in t else {})}
            for t in tasks]
-    return {"metadata": {"name": name}, "spec": {"entrypoint": "p", **(spec or {}),
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+            "metadata": {"name": name}, "spec": {"entrypoint": "p", **(spec or {}),
                                                   "templates": [{"name": "p", "dag": {"tasks": dag}}, *templates]}}
 
 

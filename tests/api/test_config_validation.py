@@ -94,13 +94,13 @@ def test_step_types_exactly_one_and_clone_only_first() -> None:
 
 def test_all_errors_are_reported_not_just_the_first() -> None:
     text = (
-        "timeout: 0\nstages:\n- name: a\n  steps:\n  - runScriptConfig: {shellScript: x}\n"
+        "timeout: true\nstages:\n- name: a\n  steps:\n  - runScriptConfig: {shellScript: x}\n"
         "- name: b\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n    cpuLimit: lots\n"
         "    cache: {paths: [../../etc]}\n"
     )
     msgs = [str(f) for f in validate_text(text).errors]
     assert len(msgs) == 4, msgs
-    assert any("timeout: must be a positive" in m for m in msgs)
+    assert any("timeout: must be a whole number of minutes, got True" in m for m in msgs)
     assert any("cache.paths[0]" in m and "`..`" in m for m in msgs)
 
 

@@ -9,9 +9,9 @@ source for the validator (known keys, types, required fields) and for the CRD sc
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from translator.api.base import APIModel
 
@@ -27,16 +27,27 @@ class StepType(StrEnum):
     APPLY_APP = "applyAppConfig"
 
 
+def one_or_many(value: Any) -> Any:
+    """Rancher's `stringorslice`: a lone scalar is a list of one."""
+    return [value] if isinstance(value, str | int | float | bool) else value
+
+
+# A list of strings, or one string: Rancher's `stringorslice` (pipeline_types.go), which it used
+# for `include`, `exclude` (inside Constraint.UnmarshalYAML) and `notification.condition`.
+StringOrSlice = Annotated[list[str], BeforeValidator(one_or_many)]
+
+
 class Constraint(APIModel):
     """Glob lists a value must match: any `include` (an empty one matches all), no `exclude`.
 
-    Rancher's shorthand is accepted: a bare string or a list means `include`.
+    Rancher's shorthand is accepted: a bare string or a list means `include`, and `include`
+    and `exclude` each take a string or a list.
     """
 
     model_config = ConfigDict(**APIModel.model_config, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
-    include: list[str] = Field(default_factory=list, description="Globs; the value must match one.")
-    exclude: list[str] = Field(default_factory=list, description="Globs; the value must match none. Wins.")
+    include: StringOrSlice = Field(default_factory=list, description="Globs; the value must match one.")
+    exclude: StringOrSlice = Field(default_factory=list, description="Globs; the value must match none. Wins.")
 
     @model_validator(mode="before")
     @classmethod
@@ -177,19 +188,12 @@ class Notification(APIModel):
     """Who hears about a finished run, and when."""
 
     recipients: list[Recipient] = Field(default_factory=list)
-    condition: list[str] = Field(
+    condition: StringOrSlice = Field(
         default_factory=list,
         description="Success, Failed and/or Changed (a single string is accepted).",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     message: str = Field(default="", description="Overrides the default message.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _condition_shorthand(cls, value: Any) -> Any:
-        if isinstance(value, dict) and isinstance(value.get("condition"), str):
-            return {**value, "condition": [value["condition"]]}
-        return value
 
 
 class PipelineConfig(APIModel):

@@ -7,58 +7,16 @@ Exclude wins; an empty include list matches everything.
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
+from translator.api import globs
 from translator.api.config_types import Constraint, Constraints
 
 
-@lru_cache(maxsize=4096)
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\":
-            i += 1
-            if i >= len(pattern):
-                return None
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end = i + 1
-            if end < len(pattern) and pattern[end] == "^":
-                end += 1
-            if end < len(pattern) and pattern[end] == "]":
-                end += 1
-            while end < len(pattern) and pattern[end] != "]":
-                end += 1
-            if end >= len(pattern):
-                return None
-            body = pattern[i + 1 : end]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            if not body:
-                return None
-            cls = "".join("\\" + ch if ch in "\\]^[" else ch for ch in body)
-            out.append(f"[{'^' if negate else ''}{cls}]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    try:
-        return re.compile("".join(out) + r"\Z", re.DOTALL)
-    except re.error:
-        return None
-
-
 def glob_match(pattern: str, value: str) -> bool:
-    """Go's filepath.Match on '/'-separated values."""
-    compiled = _compile(pattern)
-    return bool(compiled and compiled.match(value))
+    """Go's filepath.Match on '/'-separated values; a malformed pattern matches nothing."""
+    try:
+        return globs.match(pattern, value)
+    except globs.BadPattern:
+        return False
 
 
 def constraint_matches(constraint: Constraint | None, value: str) -> bool:

@@ -1,7 +1,9 @@
 """The `translator` command line.
 
-Exit codes: 0 done (warnings on stderr), 1 the input was refused (errors on stderr),
-2 bad usage. Nothing a user can type ends in a traceback.
+Nothing a user can type ends in a traceback: every failure is one line (or one per finding)
+and a documented exit code (cli_support.py: 0 done, 1 refused, 2 bad usage, 70 internal
+error, 130 interrupted). Every file and stdin is read through the bounded reader (1 MiB for a
+pipeline file, or the `--setting`'s maxPipelineFileBytes).
 """
 
 from __future__ import annotations
@@ -9,59 +11,31 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import click
 import yaml
-from pydantic import ValidationError
 
-from translator.api.config_validation import PIPELINE_FILE_NAMES, Finding, Severity, validate_text
+from translator.api.bounded import PIPELINE_FILE, ReadLimits
+from translator.api.config_validation import Finding, Severity
 from translator.api.crds import render_all
-from translator.api.resources_types import PipelineSettingSpec, parse_setting
-from translator.compiler.compile import compile_text
+from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_validation import validate_setting_text
+from translator.cli_support import (
+    EXIT_CODES,
+    LOG_LEVELS,
+    ByteQuantity,
+    Group,
+    Refused,
+    check_run_facts,
+    node_name,
+    read_source,
+)
+from translator.compiler.compile import ENGINES, check_text, compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.names import dns_label
 
-EMBEDDED_EXAMPLE = "default-pipeline.yml"
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-
-
-class Refused(click.ClickException):
-    """Input we cannot use: printed without a traceback, exit 1."""
-
-    exit_code = 1
-
-    def show(self, file: Any = None) -> None:
-        click.echo(self.message, err=True)
-
-
-def _read_source(path: str | None) -> tuple[str, str]:
-    """(display name, text) of a pipeline file, a directory holding one, stdin, or the example."""
-    if path is None:
-        text = resources.files("translator").joinpath("examples", EMBEDDED_EXAMPLE).read_text("utf-8")
-        click.echo(f"(no FILE given: compiling the embedded example {EMBEDDED_EXAMPLE})", err=True)
-        return f"<embedded {EMBEDDED_EXAMPLE}>", text
-    if path == "-":
-        return "<stdin>", sys.stdin.read()
-    target = Path(path)
-    if target.is_dir():
-        for name in PIPELINE_FILE_NAMES:
-            if (target / name).is_file():
-                target = target / name
-                break
-        else:
-            raise Refused(f"{path}: no pipeline file here (looked for {', '.join(PIPELINE_FILE_NAMES)})")
-    try:
-        data = target.read_bytes()
-    except OSError as exc:
-        raise Refused(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return str(target), data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Refused(f"{target}: not UTF-8 text (byte {exc.start})") from None
 
 
 def _report(name: str, findings: list[Finding]) -> None:
@@ -72,16 +46,19 @@ def _report(name: str, findings: list[Finding]) -> None:
 def _load_setting(path: str | None) -> PipelineSettingSpec:
     if path is None:
         return PipelineSettingSpec()
-    name, text = _read_source(path)
-    try:
-        return parse_setting(yaml.safe_load(text))
-    except yaml.YAMLError as exc:
-        raise Refused(f"{name}: not valid YAML: {exc}") from None
-    except (ValidationError, AttributeError, TypeError) as exc:
-        raise Refused(f"{name}: not a PipelineSetting: {exc}") from None
+    name, text = read_source(path, example=False)
+    spec, findings = validate_setting_text(text)
+    if spec is None:
+        _report(name, findings)
+        raise Refused(f"{name}: not a usable PipelineSetting ({len(findings)} errors)")
+    return spec
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _limits(setting: PipelineSettingSpec) -> ReadLimits:
+    return PIPELINE_FILE.with_max_bytes(setting.max_pipeline_file_bytes)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(package_name="translator")
 def main() -> None:
     """Rancher-format pipelines (.cubepaas.devops.yml, .rancher-pipeline.yml) on Kubernetes."""
@@ -89,19 +66,20 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", required=False)
-@click.option("--engine", type=click.Choice(["argo", "jenkins"]), default="argo", show_default=True,
+@click.option("--engine", type=click.Choice(ENGINES), default="argo", show_default=True,
               help="Engine to compile for.")
 @click.option("--branch", default="master", show_default=True, help="Branch of the run.")
 @click.option("--event", type=click.Choice(["push", "pull_request", "tag"]), default="push",
               show_default=True, help="Event that started the run.")
-@click.option("--commit", default="", help="Commit SHA of the run.")
+@click.option("--commit", default="", help="Commit SHA of the run (7 to 64 hex digits).")
 @click.option("--ref", default="", help="Git ref of the run (refs/heads/..., refs/tags/...).")
 @click.option("--run", "run_number", type=click.IntRange(min=1), default=1, show_default=True,
               help="Run number.")
 @click.option("--namespace", default="default", show_default=True, help="Pipeline namespace.")
 @click.option("--pipeline", default="pipeline", show_default=True, help="Pipeline name.")
 @click.option("--repository-url", default="", help="Repository the run clones.")
-@click.option("--cache-nodes", default="", help="Nodes that ran the pipeline last, newest first: n1,n2.")
+@click.option("--cache-nodes", default="", help="Nodes that ran the pipeline last, newest first: n1,n2 "
+              "(Kubernetes node names).")
 @click.option("--setting", "setting_file", default=None, help="A PipelineSetting YAML file to use.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
@@ -114,7 +92,8 @@ def compile(
 
     Without FILE, compiles the embedded example. For Argo, prints the Workflow and the
     ConfigMap it mounts: YAML documents, or with -o json one `List` object. For Jenkins, prints
-    the Jenkinsfile, or with -o json an object with `jenkinsfile` and `configXml`.
+    the Jenkinsfile, or with -o json an object with `jenkinsfile` and `configXml`. Exit 1 when
+    the file or the run is refused (every error on stderr, with its field path and line).
     """
     for value, option, limit in ((namespace, "--namespace", 63), (pipeline, "--pipeline", 253)):
         if not _DNS_NAME.fullmatch(value) or len(value) > limit:
@@ -122,14 +101,14 @@ def compile(
                 f"{value!r} is not a Kubernetes name (lowercase letters, digits, '-'; e.g. {dns_label(value)!r})",
                 param_hint=option,
             )
-    name, text = _read_source(file)
+    nodes = check_run_facts(commit=commit, branch=branch, cache_nodes=cache_nodes)
     setting = _load_setting(setting_file)
+    name, text = read_source(file, max_bytes=setting.max_pipeline_file_bytes)
     ctx = ExecutionContext(
         namespace=namespace, pipeline=pipeline, run=run_number, branch=branch, event=event,
-        commit=commit, ref=ref, repository_url=repository_url,
-        cache_nodes=tuple(n.strip() for n in cache_nodes.split(",") if n.strip()),
+        commit=commit, ref=ref, repository_url=repository_url, cache_nodes=nodes,
     )
-    result = compile_text(text, ctx, setting, engine=engine, strict=strict)
+    result = compile_text(text, ctx, setting, engine=engine, strict=strict, read_limits=_limits(setting))
     _report(name, result.findings)
     if not result.ok:
         raise Refused(f"{name}: refused ({sum(f.severity is Severity.ERROR for f in result.findings)} errors)")
@@ -146,44 +125,74 @@ def compile(
 
 
 @main.command()
-@click.argument("file", required=False)
+@click.argument("files", nargs=-1)
+@click.option("--engine", type=click.Choice(ENGINES), default="argo", show_default=True,
+              help="Also check what this engine refuses (Argo: 199 steps, object sizes), as compile does.")
+@click.option("--setting", "setting_file", default=None, help="A PipelineSetting YAML file to use.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate(file: str | None, strict: bool) -> None:
-    """Check a pipeline FILE and print every finding with its path and line."""
-    name, text = _read_source(file)
-    result = validate_text(text, strict=strict)
-    for f in result.findings:
-        click.echo(f"{name}: {f.severity.value}: {f}")
-    if not result.ok:
-        raise Refused(f"{name}: refused ({len(result.errors)} errors)")
-    click.echo(f"{name}: ok ({len(result.warnings)} warnings)")
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per file with its findings (for CI).")
+def validate(files: tuple[str, ...], engine: str, setting_file: str | None, strict: bool, output: str) -> None:
+    """Check pipeline FILES (or directories holding one; '-' reads stdin; none: the current
+    directory's pipeline file) and print every finding with its path and line.
+
+    Refuses exactly what `compile --engine ENGINE` refuses of any run of the file. Exit 1 when
+    any file is refused.
+    """
+    setting = _load_setting(setting_file)
+    reports = []
+    for file in files or (None,):
+        try:
+            name, text = read_source(file, max_bytes=setting.max_pipeline_file_bytes, example=False)
+        except Refused as exc:
+            reports.append({"file": file or ".", "ok": False,
+                            "findings": [{"severity": "error", "path": "(file)", "message": exc.message}]})
+            if output == "text":
+                click.echo(exc.message)
+            continue
+        result = check_text(text, engine=engine, strict=strict, setting=setting, read_limits=_limits(setting))
+        reports.append({"file": name, "ok": result.ok, "findings": [f.to_json() for f in result.findings]})
+        if output == "text":
+            for f in result.findings:
+                click.echo(f"{name}: {f.severity.value}: {f}")
+            errors = len(result.errors)
+            click.echo(f"{name}: refused ({errors} errors)" if not result.ok else
+                       f"{name}: ok ({len(result.warnings)} warnings)")
+    if output == "json":
+        click.echo(json.dumps(reports, indent=2))
+    if not all(r["ok"] for r in reports):
+        raise click.exceptions.Exit(1)
 
 
-def _kube(kubeconfig: str | None, context: str | None) -> Any:
-    from translator.kubeclient import Kube, load_api_client
+def _kube(kubeconfig: str | None, context: str | None, *, interactive: bool = True) -> Any:
+    """A client for the kubeconfig given; interactive commands give up on an unreachable server
+    after a few seconds (one line, exit 1), the controller and the agent keep trying."""
+    from translator.kubeclient import Kube, KubeconfigError, load_api_client
 
     try:
-        return Kube(load_api_client(kubeconfig, context))
-    except Exception as exc:  # no kubeconfig, unreadable file, unknown context
-        raise Refused(f"cannot reach a cluster: {exc}") from None
+        api_client = load_api_client(kubeconfig, context)
+    except KubeconfigError as exc:
+        raise Refused(str(exc)) from None
+    if interactive:
+        return Kube(api_client, request_timeout=(4.0, 30.0), retry_seconds=4.0)
+    return Kube(api_client)
 
 
-def _api_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+def _api_call(fn: Any, *args: Any, _server: str = "", **kwargs: Any) -> Any:
+    """`fn(*args, **kwargs)`, with every failure of the cluster or of the request as one line."""
+    import urllib3
     from kubernetes.client import ApiException
 
     from translator.controller.runs import RunRefused
+    from translator.kubeclient import Kube, explain
 
+    server = _server or next((a.server for a in args if isinstance(a, Kube)), "")
     try:
         return fn(*args, **kwargs)
     except RunRefused as exc:
         raise Refused(str(exc)) from None
-    except ApiException as exc:
-        reason = exc.reason or ""
-        try:
-            reason = json.loads(exc.body or "{}").get("message", reason)
-        except (TypeError, ValueError):
-            pass
-        raise Refused(f"the API server said {exc.status}: {reason}") from None
+    except (ApiException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+        raise Refused(explain(exc, server)) from None
 
 
 _cluster_options = [
@@ -257,7 +266,7 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
 @click.option("--lease-namespace", envvar="TRANSLATOR_LEASE_NAMESPACE", default="translator-system",
               show_default=True, help="Namespace of the leader Lease.")
 @click.option("--lease-name", envvar="TRANSLATOR_LEASE_NAME", default="translator-controller", show_default=True)
-@click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
+@click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 @click.option("--provision-deadline", envvar="TRANSLATOR_PROVISION_DEADLINE", type=click.FloatRange(1), default=600,
               show_default=True, help="Seconds an engine may refuse to start a run before it fails.")
 @click.option("--engine-lost-deadline", envvar="TRANSLATOR_ENGINE_LOST_DEADLINE", type=click.FloatRange(1),
@@ -289,7 +298,7 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
     from translator.controller.metrics import Metrics
 
     jsonlog.setup(log_level)
-    kube = _kube(kubeconfig, context)
+    kube = _kube(kubeconfig, context, interactive=False)
     names = [n for item in namespaces for n in item.split()]
     config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers,
                               provision_deadline_seconds=provision_deadline,
@@ -372,27 +381,29 @@ def logs(execution: str, stage: str | None, step: int | None, follow: bool, kube
             click.echo(text, nl=False)
 
     try:
-        _api_call(show)
+        _api_call(show, _server=viewer.kube.server)
     except LogError as exc:
         raise Refused(str(exc)) from None
 
 
 @main.command("cache-agent")
 @click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Kubeconfig file (else in-cluster).")
-@click.option("--node", envvar="NODE_NAME", required=True, help="This node's name (the DaemonSet: spec.nodeName).")
+@click.option("--node", envvar="NODE_NAME", required=True, callback=lambda _c, _p, v: node_name(v),
+              help="This node's name (the DaemonSet: spec.nodeName).")
 @click.option("--root", envvar="TRANSLATOR_CACHE_ROOT", default="/var/lib/translator/cache", show_default=True,
               help="hostPathRoot of the caches, as mounted in the agent.")
 @click.option("--host-root", envvar="TRANSLATOR_CACHE_HOST_ROOT", default="",
               help="The root's path on the node, as pods mount it, when --root is where the agent mounts it.")
-@click.option("--max-bytes", envvar="TRANSLATOR_CACHE_MAX_BYTES", type=click.IntRange(0), default=0,
-              help="Disk budget; 0: the smallest cache.maxBytesPerNode of the PipelineSettings using this root.")
-@click.option("--min-free-bytes", envvar="TRANSLATOR_CACHE_MIN_FREE_BYTES", type=click.IntRange(0), default=0,
-              help="Free-space floor; 0: the largest cache.minFreeBytes of those settings.")
+@click.option("--max-bytes", envvar="TRANSLATOR_CACHE_MAX_BYTES", type=ByteQuantity(), default="0",
+              help="Disk budget in bytes, or a quantity (10Gi, 500M); 0: the smallest cache.maxBytesPerNode of the "
+                   "PipelineSettings using this root.")
+@click.option("--min-free-bytes", envvar="TRANSLATOR_CACHE_MIN_FREE_BYTES", type=ByteQuantity(), default="0",
+              help="Free-space floor in bytes or a quantity; 0: the largest cache.minFreeBytes of those settings.")
 @click.option("--interval", type=click.FloatRange(1), default=30, show_default=True, help="Seconds between passes.")
 @click.option("--metrics-port", envvar="TRANSLATOR_METRICS_PORT", type=int, default=9102, show_default=True,
               help="Port of /metrics and /healthz (0: off).")
 @click.option("--once", is_flag=True, help="One pass, then exit.")
-@click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", default="info", show_default=True)
+@click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, max_bytes: int, min_free_bytes: int,
                 interval: float,
                 metrics_port: int, once: bool, log_level: str) -> None:
@@ -407,11 +418,11 @@ def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, ma
     from translator.controller.metrics import Metrics
 
     jsonlog.setup(log_level)
-    kube = _kube(kubeconfig, None)
+    kube = _kube(kubeconfig, None, interactive=once)
     agent = CacheAgent(AgentConfig(node=node, root=root, host_root=host_root, max_bytes=max_bytes,
                                    min_free_bytes=min_free_bytes), kube=kube)
     if once:
-        status = agent.run_once()
+        status = _api_call(agent.run_once, _server=kube.server)
         click.echo(f"{node}: {len(status.caches)} pipelines' caches, {status.used_bytes} bytes, "
                    f"{status.evictions} evicted")
         return
@@ -430,7 +441,9 @@ def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, ma
             used.set(status.used_bytes)
             evictions.set(status.evictions)
         except Exception as exc:  # a failed pass (API down) is logged; the next one tries again
-            click.echo(f"cache agent pass failed: {exc}", err=True)
+            from translator.kubeclient import explain
+
+            click.echo(f"cache agent pass failed: {explain(exc, kube.server)}", err=True)
         done.wait(interval)
 
 

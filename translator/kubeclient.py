@@ -1,30 +1,46 @@
 """The Kubernetes side of the controller: one client, passed in, never global.
 
 `Kube` wraps the official client with tenacity: transient failures (5xx, 429, connection
-errors) are retried with exponential backoff; a 409 Conflict is *not* retried blindly here,
-because the caller must re-read and re-decide (see `update_with_retry`).
+errors) are retried with exponential backoff and jitter, within a time budget (`retry_seconds`:
+the command line gives up after a few seconds, the controller keeps trying longer); every call
+has a connect and a read timeout, so a black-holed address fails instead of hanging. A 409
+Conflict is *not* retried blindly here, because the caller must re-read and re-decide (see
+`update_with_retry`).
+
+`load_api_client` checks a kubeconfig before the client reads it, and `explain` turns any
+failure into one line naming the server or the file ("cannot reach the API server at
+https://10.0.0.1:6443: connection refused"), so no command ends in a urllib3 traceback.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import retry, retry_if_exception, stop_after_attempt, stop_after_delay, wait_random_exponential
 
+from translator.api.bounded import InputRefused, decode_utf8, read_capped
 from translator.api.resources_types import GROUP, VERSION
 
-__all__ = ["ARGO_GROUP", "ARGO_VERSION", "GROUP", "VERSION", "Kube", "is_transient", "load_api_client",
-           "status_of", "update_with_retry"]
+__all__ = ["ARGO_GROUP", "ARGO_VERSION", "GROUP", "VERSION", "Kube", "KubeconfigError", "explain", "is_transient",
+           "load_api_client", "status_of", "update_with_retry"]
 
 log = logging.getLogger("translator.kube")
 
 ARGO_GROUP, ARGO_VERSION = "argoproj.io", "v1alpha1"
+KUBECONFIG_MAX_BYTES = 4 * 1024 * 1024
+
+
+class KubeconfigError(Exception):
+    """The kubeconfig cannot be used; the message names the file and what is wrong with it."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -37,23 +53,104 @@ def status_of(exc: BaseException) -> int:
     return exc.status if isinstance(exc, client.ApiException) else 0
 
 
-_transient = retry(
-    retry=retry_if_exception(is_transient),
-    wait=wait_exponential(multiplier=0.05, max=2),
-    stop=stop_after_attempt(12),
-    reraise=True,
-)
+def _check_kubeconfig(path: str) -> None:
+    """What is wrong with the kubeconfig at `path`, as a KubeconfigError, before the client reads it."""
+    try:
+        with open(os.path.expanduser(path), "rb") as f:
+            data = read_capped(f, limit=KUBECONFIG_MAX_BYTES, subject=path, what="a kubeconfig")
+        text = decode_utf8(data, subject=path)
+    except FileNotFoundError:
+        raise KubeconfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise KubeconfigError(f"{path}: is a directory, not a kubeconfig file") from None
+    except OSError as exc:
+        raise KubeconfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except InputRefused as exc:
+        raise KubeconfigError(f"{exc}: this is not a kubeconfig file") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise KubeconfigError(f"{path}: not a kubeconfig file: not valid YAML{where}") from None
+    except RecursionError:
+        raise KubeconfigError(f"{path}: not a kubeconfig file: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise KubeconfigError(f"{path}: not a kubeconfig file: it holds {type(doc).__name__ if doc else 'nothing'}, "
+                              "not a mapping with clusters, contexts and users")
+    for key in ("clusters", "contexts"):
+        if not isinstance(doc.get(key), list) or not doc[key]:
+            raise KubeconfigError(f"{path}: not a usable kubeconfig: no {key}")
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
-    """The kubeconfig given, else in-cluster service account, else the default kubeconfig."""
-    if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
+    """The kubeconfig given (KUBECONFIG may list several, `:`-separated), else the in-cluster
+    service account, else ~/.kube/config; KubeconfigError says what is wrong with which file."""
     try:
-        config.load_incluster_config()
-        return client.ApiClient()
-    except config.ConfigException:
-        return config.new_client_from_config(context=context)
+        if kubeconfig:
+            for path in [p for p in kubeconfig.split(os.pathsep) if p]:
+                _check_kubeconfig(path)
+            return config.new_client_from_config(config_file=kubeconfig, context=context)
+        try:
+            config.load_incluster_config()
+            return client.ApiClient()
+        except config.ConfigException:
+            default = os.path.expanduser("~/.kube/config")
+            if not os.path.exists(default):
+                raise KubeconfigError("no kubeconfig: give --kubeconfig (or KUBECONFIG), or run in a cluster") from None
+            _check_kubeconfig(default)
+            return config.new_client_from_config(context=context)
+    except KubeconfigError:
+        raise
+    except config.ConfigException as exc:  # e.g. an unknown context, a user without credentials
+        raise KubeconfigError(f"{kubeconfig or '~/.kube/config'}: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # the client's loader fails in many shapes on odd files
+        raise KubeconfigError(f"{kubeconfig or '~/.kube/config'}: not a usable kubeconfig "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a connection failure, in words."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, urllib3.exceptions.MaxRetryError) and seen.reason is not None:
+            seen = seen.reason
+            continue
+        if isinstance(seen, urllib3.exceptions.NameResolutionError):
+            return "the host name does not resolve"
+        if isinstance(seen, urllib3.exceptions.ConnectTimeoutError):
+            return "no answer to the connection (timed out)"
+        if isinstance(seen, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            return "connected, but no answer in time"
+        if isinstance(seen, urllib3.exceptions.SSLError):
+            return f"TLS failed: {str(seen).split(':')[-1].strip(' )') or 'handshake error'}"
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, urllib3.exceptions.ProtocolError | ConnectionResetError):
+            return "the connection was closed"
+        if "Connection refused" in str(seen):
+            return "connection refused"
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(exc).__name__}"
+
+
+def explain(exc: BaseException, server: str = "") -> str:
+    """One line for a failure talking to the API server."""
+    where = f"the API server at {server}" if server else "the API server"
+    if isinstance(exc, client.ApiException):
+        if exc.status == 0:
+            return f"cannot reach {where}: {exc.reason or 'no answer'}"
+        reason = exc.reason or ""
+        try:
+            reason = json.loads(exc.body or "{}").get("message", reason)
+        except (TypeError, ValueError, AttributeError):
+            pass
+        if exc.status == 401:
+            return f"{where} refused the credentials (401 Unauthorized): {reason}"
+        return f"{where} said {exc.status}: {reason}"
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+        return f"cannot reach {where}: {_reason(exc)}"
+    return f"talking to {where} failed: {type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -64,11 +161,16 @@ class Kube:
     on_error: Callable[[str], None] | None = None
 
     pool_size: int = 32
+    request_timeout: tuple[float, float] = (10.0, 120.0)  # (connect, read) seconds of each request
+    retry_seconds: float = 30.0  # how long transient failures are retried before the caller hears of them
 
     def __post_init__(self) -> None:
         cfg = self.api_client.configuration
-        if getattr(cfg, "connection_pool_maxsize", 0) < self.pool_size:
-            cfg.connection_pool_maxsize = self.pool_size  # one connection per worker and watch
+        if getattr(cfg, "connection_pool_maxsize", 0) < self.pool_size or cfg.retries is None:
+            cfg.connection_pool_maxsize = max(getattr(cfg, "connection_pool_maxsize", 0), self.pool_size)
+            # urllib3's own retries (3 by default) log a warning each, unthrottled, and hide the
+            # cause: `call` retries instead, with backoff, and the watch loops back off themselves
+            cfg.retries = urllib3.Retry(total=0, redirect=0, raise_on_redirect=False, raise_on_status=False)
             self.api_client = client.ApiClient(cfg)
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
@@ -76,8 +178,19 @@ class Kube:
         self.apps = client.AppsV1Api(self.api_client)
         self.coordination = client.CoordinationV1Api(self.api_client)
 
+    @property
+    def server(self) -> str:
+        return str(getattr(self.api_client.configuration, "host", "") or "")
+
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        @_transient
+        kwargs.setdefault("_request_timeout", self.request_timeout)
+
+        @retry(
+            retry=retry_if_exception(is_transient),
+            wait=wait_random_exponential(multiplier=0.05, max=2),  # "full jitter": replicas never retry in step
+            stop=stop_after_attempt(12) | stop_after_delay(self.retry_seconds),
+            reraise=True,
+        )
         def attempt() -> Any:
             try:
                 return fn(*args, **kwargs)

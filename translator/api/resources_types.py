@@ -160,6 +160,11 @@ class PipelineSettingSpec(APIModel):
     catalogs: dict[str, str] = Field(
         default_factory=dict, description="Catalog name -> Helm repository URL, for applyAppConfig.",
     )
+    max_pipeline_file_bytes: int = Field(
+        default=1024 * 1024, ge=1024, le=16 * 1024 * 1024,
+        description="Largest pipeline file read from a repository or given inline, in bytes (1 MiB by default, at "
+                    "most 16 MiB); a larger one fails its run with InvalidConfig.",
+    )
     cache: CacheSetting = Field(default_factory=CacheSetting)
     argo: ArgoSetting = Field(default_factory=ArgoSetting)
     jenkins: JenkinsSetting = Field(default_factory=JenkinsSetting)

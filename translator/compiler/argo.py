@@ -48,13 +48,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from translator.api.config_types import StepType
+from translator.compiler import limits
 from translator.compiler.names import short_hash
 from translator.compiler.plan import (
     LABEL_PREFIX,
     SCRIPTS_DIR,
     SOURCE_DIR,
     WORKSPACE,
-    CompileError,
     Plan,
     PlanStep,
     log_prefix,
@@ -63,7 +63,7 @@ from translator.compiler.pod import env_entry, node_affinity, shared_mounts, sha
 from translator.compiler.scripts import launch_command
 
 ENTRYPOINT = "pipeline"
-MAX_TEMPLATES = 200  # Argo's CRD: templates maxItems, the DAG template included
+MAX_TEMPLATES = limits.ARGO_MAX_TEMPLATES  # Argo's CRD: templates maxItems, the DAG template included
 MAX_NAME = 63  # argo-workflows workflow/validate/validate.go: maxCharsInObjectName
 VOLUME_CLAIM_GC = "OnWorkflowCompletion"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -100,11 +100,7 @@ def scripts_config_map_name(workflow: str) -> str:
 
 def render(plan: Plan) -> ArgoOutput:
     steps = plan.steps
-    if len(steps) + 1 > MAX_TEMPLATES:
-        raise CompileError(
-            f"the run has {len(steps)} steps (the clone step included); "
-            f"an Argo Workflow holds at most {MAX_TEMPLATES - 1}"
-        )
+    limits.check_argo_steps(plan)
     setting = plan.setting
     argo = setting.argo
     namespace = argo.namespace or plan.namespace
@@ -173,6 +169,7 @@ def render(plan: Plan) -> ArgoOutput:
                      "annotations": execution},
         "data": dict(sorted(data.items())),
     }
+    limits.check_argo_objects(plan, workflow, config_map)
     return ArgoOutput(workflow=workflow, config_map=config_map)
 
 

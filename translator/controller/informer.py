@@ -1,20 +1,23 @@
 """List, then watch: a local cache of one resource kept current from a watch.
 
 The watch resumes from the last resourceVersion it saw; on 410 Gone it lists again. Errors
-back off and retry. Handlers get (event type, object); the cache is updated first.
+back off exponentially with jitter, capped (backoff.py), and are logged once when the watch
+starts failing, then summarised at most once a minute, then once on recovery: an API server
+that is down costs a few lines, not thousands. Handlers get (event type, object); the cache is
+updated first.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, watch
 
-from translator.kubeclient import Kube, status_of
+from translator.controller.backoff import Backoff, FailureLog
+from translator.kubeclient import Kube, explain, status_of
 
 log = logging.getLogger("translator.informer")
 
@@ -24,7 +27,8 @@ Handler = Callable[[str, dict[str, Any]], None]
 class Informer:
     def __init__(self, kube: Kube, *, plural: str, group: str, version: str, namespaces: list[str] | None = None,
                  label_selector: str = "", core_kind: str = "", handler: Handler | None = None,
-                 watch_timeout: int = 300) -> None:
+                 watch_timeout: int = 300, backoff: Callable[[], Backoff] = Backoff,
+                 log_interval: float = 60.0) -> None:
         self.kube = kube
         self.plural, self.group, self.version = plural, group, version
         self.namespaces = namespaces or [""]
@@ -32,12 +36,14 @@ class Informer:
         self.core_kind = core_kind  # "" for custom objects; e.g. "config_map" for core resources
         self.handler = handler
         self.watch_timeout = watch_timeout
+        self.backoff = backoff
+        self.log_interval = log_interval
         self.cache: dict[tuple[str, str], dict[str, Any]] = {}
         self.lock = threading.RLock()
         self.synced = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._watches: list[watch.Watch] = []
+        self._watches: dict[str, watch.Watch] = {}  # the current watch of each namespace
 
     # ---------------------------------------------------------------- reading the cache
 
@@ -99,18 +105,28 @@ class Informer:
 
     def _run(self, namespace: str) -> None:
         rv = ""
-        backoff = 0.05
+        backoff = self.backoff()
+        failures = FailureLog(log, f"watch of {self.plural}" + (f" in {namespace}" if namespace else ""),
+                              interval=self.log_interval)
         while not self._stop.is_set():
             try:
                 if not rv:
                     rv = self._relist(namespace)
+                    backoff.reset()
+                    failures.recovered()
                     if namespace == self.namespaces[-1]:
                         self.synced.set()
                 fn, args = self._list_fn(namespace)
                 w = watch.Watch()
-                self._watches.append(w)
-                for event in w.stream(fn, *args, label_selector=self.label_selector, resource_version=rv,
-                                      timeout_seconds=self.watch_timeout, allow_watch_bookmarks=True):
+                self._watches[namespace] = w
+                stream = w.stream(fn, *args, label_selector=self.label_selector, resource_version=rv,
+                                  timeout_seconds=self.watch_timeout, allow_watch_bookmarks=True,
+                                  _request_timeout=(self.kube.request_timeout[0], self.watch_timeout + 30))
+                events = 0
+                for event in stream:
+                    events += 1
+                    backoff.reset()
+                    failures.recovered()
                     if self._stop.is_set():
                         break
                     obj = self._as_dict(event["object"])
@@ -130,16 +146,16 @@ class Informer:
                         elif not _older(obj, self.cache.get(key)):
                             self.cache[key] = obj
                     self._dispatch(kind, obj)
-                backoff = 0.05
+                if not events:  # a watch that ends at once, again and again, must not spin
+                    self._stop.wait(backoff.next())
             except Exception as exc:
                 if self._stop.is_set():
                     return
                 if status_of(exc) == 410:
                     rv = ""
                     continue
-                log.warning("watch %s failed (%s); retrying in %.2fs", self.plural, exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                failures.failed(explain(exc, self.kube.server))
+                self._stop.wait(backoff.next())
 
     def start(self) -> Informer:
         for ns in self.namespaces:
@@ -150,7 +166,7 @@ class Informer:
 
     def stop(self) -> None:
         self._stop.set()
-        for w in self._watches:
+        for w in list(self._watches.values()):
             w.stop()
 
 

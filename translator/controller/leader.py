@@ -6,11 +6,15 @@ loss). Takeover is a resourceVersion-guarded update, so two candidates never bot
 
 The Lease lives in `--lease-namespace`; when that namespace does not exist every create is
 refused (404) and nobody would ever lead, so `check` refuses to start instead, in one line.
+While the API server cannot be reached the candidate keeps trying every `renew_seconds` with
+jitter (client-go's JitterUntil with a jitter factor: replicas never retry in step), logs the
+failure once, then a summary at most once a minute, then the recovery (backoff.FailureLog).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,7 +22,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.kubeclient import Kube
+from translator.controller.backoff import FailureLog
+from translator.kubeclient import Kube, explain
 
 log = logging.getLogger("translator.leader")
 
@@ -33,9 +38,12 @@ def _now() -> datetime:
 
 class LeaderElector:
     def __init__(self, kube: Kube, *, namespace: str, name: str, identity: str, lease_seconds: int = 10,
-                 renew_seconds: float = 2.0, clock: Callable[[], datetime] = _now) -> None:
+                 renew_seconds: float = 2.0, clock: Callable[[], datetime] = _now, jitter: float = 0.2,
+                 log_interval: float = 60.0, rand: Callable[[], float] = random.random) -> None:
         self.kube, self.namespace, self.name, self.identity = kube, namespace, name, identity
         self.lease_seconds, self.renew_seconds, self.clock = lease_seconds, renew_seconds, clock
+        self.jitter, self.rand = jitter, rand
+        self.failures = FailureLog(log, f"lease {namespace}/{name}", interval=log_interval)
         self.leading = threading.Event()
         self._stop = threading.Event()
 
@@ -52,12 +60,18 @@ class LeaderElector:
             if exc.status != 403:  # may not read namespaces: the Lease itself will tell
                 raise
 
+    @property
+    def _timeout(self) -> tuple[float, float]:
+        """Each request ends well within the lease: a leader that cannot renew steps down in time."""
+        half = self.lease_seconds / 2
+        return (min(self.kube.request_timeout[0], half), half)
+
     def _try(self) -> bool:
         api = self.kube.coordination
         now = self.clock()
         stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         try:
-            lease = api.read_namespaced_lease(self.name, self.namespace)
+            lease = api.read_namespaced_lease(self.name, self.namespace, _request_timeout=self._timeout)
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
@@ -65,7 +79,7 @@ class LeaderElector:
                 "holderIdentity": self.identity, "leaseDurationSeconds": self.lease_seconds,
                 "acquireTime": stamp, "renewTime": stamp, "leaseTransitions": 0}}
             try:
-                api.create_namespaced_lease(self.namespace, body)
+                api.create_namespaced_lease(self.namespace, body, _request_timeout=self._timeout)
                 return True
             except client.ApiException as again:
                 if again.status == 409:
@@ -86,7 +100,8 @@ class LeaderElector:
         spec.renew_time = now
         spec.lease_duration_seconds = self.lease_seconds
         try:
-            api.replace_namespaced_lease(self.name, self.namespace, lease)  # carries resourceVersion
+            # carries resourceVersion
+            api.replace_namespaced_lease(self.name, self.namespace, lease, _request_timeout=self._timeout)
             return True
         except client.ApiException as exc:
             if exc.status == 409:
@@ -98,8 +113,9 @@ class LeaderElector:
         while not self._stop.is_set():
             try:
                 won = self._try()
+                self.failures.recovered()
             except Exception as exc:  # the API is down: we cannot prove we still lead
-                log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
+                self.failures.failed(explain(exc, self.kube.server))
                 won = False
             if won and not self.leading.is_set():
                 log.info("became leader", extra={"identity": self.identity})
@@ -109,7 +125,7 @@ class LeaderElector:
                 log.warning("lost the lease", extra={"identity": self.identity})
                 self.leading.clear()
                 on_stopped()
-            self._stop.wait(self.renew_seconds)
+            self._stop.wait(self.renew_seconds * (1 + self.jitter * self.rand()))
         if self.leading.is_set():
             self.leading.clear()
             on_stopped()

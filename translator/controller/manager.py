@@ -19,6 +19,7 @@ from typing import Any
 from translator.api.config_types import PipelineConfig
 from translator.api.resources_types import API_VERSION, PipelineSettingSpec, PipelineSpec
 from translator.controller.admission import AdmissionQueue, Placement
+from translator.controller.backoff import FailureLog, transient_reason
 from translator.controller.cacheindex import CacheIndex
 from translator.controller.config import PROVISION_DEADLINE_SECONDS, ControllerConfig
 from translator.controller.context import Clock, Shared, key_of
@@ -104,6 +105,7 @@ class Controller:
         }
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._api_failures = FailureLog(log, "reconciles (API server)")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -143,13 +145,18 @@ class Controller:
                 reconciler = self.reconcilers.get(kind)
                 if reconciler is not None:
                     reconciler.reconcile(ns, name)
-            except Exception:  # one bad object never stops the loop for the others
+                self.queue.forget(key)
+                self._api_failures.recovered()
+            except Exception as exc:  # one bad object never stops the loop for the others
+                self.queue.add_rate_limited(key)  # backoff per key, with jitter (workqueue.py)
+                if (reason := transient_reason(exc, self.kube.server)) is not None:  # API down: said once
+                    self._api_failures.failed(reason)
+                    continue
                 context: dict[str, str] = {"namespace": ns, kind if kind != "setting" else "key": name}
                 if kind == "execution":
                     obj = self.executions.get(ns, name) or {}
                     context["pipeline"] = (obj.get("spec") or {}).get("pipelineName", "")
                 log.exception("reconcile failed", extra=context)
-                self.queue.add_after(key, 1.0)
             finally:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
                 self.metrics.queue_length.set(len(self.queue))

@@ -1,16 +1,27 @@
 """A work queue with Kubernetes' semantics: a key is queued once however often it is added,
-and never processed by two workers at once (added again while processing, it runs again after)."""
+and never processed by two workers at once (added again while processing, it runs again after).
+
+A key whose reconcile failed comes back with `add_rate_limited`: after a delay that doubles with
+each consecutive failure of that key, capped, with jitter (client-go's
+ItemExponentialFailureRateLimiter, plus jitter so keys that failed together do not retry
+together); `forget` resets it after a success. Against an API server that is down the queue
+then costs a few retries a minute per key, not one a second.
+"""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 
 class WorkQueue:
-    def __init__(self) -> None:
+    def __init__(self, *, retry_base: float = 1.0, retry_cap: float = 300.0,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.retry_base, self.retry_cap, self._rand = retry_base, retry_cap, rand
+        self._failures: dict[Hashable, int] = {}
         self._cond = threading.Condition()
         self._queue: deque[Hashable] = deque()
         self._urgent: deque[Hashable] = deque()  # served first: status sync before new admissions
@@ -36,6 +47,25 @@ class WorkQueue:
         with self._cond:
             self._delayed.append((time.monotonic() + seconds, key))
             self._cond.notify()
+
+    def add_rate_limited(self, key: Hashable) -> float:
+        """Queue `key` again after its failure backoff; returns the delay chosen."""
+        with self._cond:
+            failures = self._failures.get(key, 0)
+            self._failures[key] = failures + 1
+        ceiling = min(self.retry_cap, self.retry_base * 2 ** min(failures, 62))
+        delay = ceiling * (0.5 + self._rand() / 2)  # "equal jitter": at least half the step
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: Hashable) -> None:
+        """`key` succeeded: its next failure starts from the base delay again."""
+        with self._cond:
+            self._failures.pop(key, None)
+
+    def failures(self, key: Hashable) -> int:
+        with self._cond:
+            return self._failures.get(key, 0)
 
     def get(self, timeout: float = 0.5) -> Hashable | None:
         deadline = time.monotonic() + timeout

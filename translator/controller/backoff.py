@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from translator.kubeclient import explain, is_transient
+
 
 class Backoff:
     """Waits for successive failures: uniform in [0, min(cap, base * 2**n)]; `reset` on success."""
@@ -74,3 +76,8 @@ class FailureLog:
                 return
             self.logger.info("%s recovered after %.0fs", self.what, self.clock() - self._failing_since)
             self._failing_since, self._count = None, 0
+
+
+def transient_reason(exc: BaseException, server: str) -> str | None:
+    """The one-line reason of a failure that is the API server's (down, overloaded), else None."""
+    return explain(exc, server) if is_transient(exc) else None

@@ -16,8 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from translator.api.bounded import PIPELINE_FILE, ReadLimits
-from translator.api.config_validation import Finding, Severity
+from translator.api.config_validation import Finding, Severity, file_limits
 from translator.api.crds import render_all
 from translator.api.resources_types import PipelineSettingSpec
 from translator.api.setting_validation import validate_setting_text
@@ -52,10 +51,6 @@ def _load_setting(path: str | None) -> PipelineSettingSpec:
         _report(name, findings)
         raise Refused(f"{name}: not a usable PipelineSetting ({len(findings)} errors)")
     return spec
-
-
-def _limits(setting: PipelineSettingSpec) -> ReadLimits:
-    return PIPELINE_FILE.with_max_bytes(setting.max_pipeline_file_bytes)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -108,7 +103,7 @@ def compile(
         namespace=namespace, pipeline=pipeline, run=run_number, branch=branch, event=event,
         commit=commit, ref=ref, repository_url=repository_url, cache_nodes=nodes,
     )
-    result = compile_text(text, ctx, setting, engine=engine, strict=strict, read_limits=_limits(setting))
+    result = compile_text(text, ctx, setting, engine=engine, strict=strict, read_limits=file_limits(setting))
     _report(name, result.findings)
     if not result.ok:
         raise Refused(f"{name}: refused ({sum(f.severity is Severity.ERROR for f in result.findings)} errors)")
@@ -150,7 +145,7 @@ def validate(files: tuple[str, ...], engine: str, setting_file: str | None, stri
             if output == "text":
                 click.echo(exc.message)
             continue
-        result = check_text(text, engine=engine, strict=strict, setting=setting, read_limits=_limits(setting))
+        result = check_text(text, engine=engine, strict=strict, setting=setting, read_limits=file_limits(setting))
         reports.append({"file": name, "ok": result.ok, "findings": [f.to_json() for f in result.findings]})
         if output == "text":
             for f in result.findings:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -45,6 +45,12 @@ class ReadLimits:
 PIPELINE_FILE = ReadLimits()
 WEBHOOK_BODY = ReadLimits(max_bytes=10 * MiB, max_nodes=1_000_000)  # GitHub caps deliveries at 25 MB
 API_ANSWER = ReadLimits(max_bytes=16 * MiB, max_nodes=2_000_000)
+
+
+class Reader(Protocol):
+    """Anything with `read(n)`: a file, stdin's buffer, an HTTP response, a socket's rfile."""
+
+    def read(self, n: int, /) -> bytes: ...
 
 
 class InputRefused(Exception):
@@ -76,11 +82,11 @@ def size_text(n: int) -> str:
 
 
 def too_large(subject: str, limit: int, *, what: str = "a pipeline file", size: int | None = None) -> InputRefused:
-    said = f" ({size_text(size)})" if size is not None else ""
+    said = f" ({size:,} bytes)" if size is not None else ""
     return InputRefused(f"larger than {size_text(limit)}{said}, the limit of {what}", subject=subject)
 
 
-def read_capped(stream: BinaryIO | None, *, limit: int, subject: str, what: str = "a pipeline file") -> bytes:
+def read_capped(stream: Reader | None, *, limit: int, subject: str, what: str = "a pipeline file") -> bytes:
     """At most `limit` bytes of `stream`; InputRefused when there is more (or no stream)."""
     if stream is None:
         raise InputRefused("cannot read: the input is closed", subject=subject)

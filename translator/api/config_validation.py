@@ -28,9 +28,10 @@ from translator.api.config_rules import check_semantics
 from translator.api.config_types import PipelineConfig
 from translator.api.config_walk import Walker, pydantic_message
 from translator.api.findings import Finding, Severity
+from translator.api.resources_types import PipelineSettingSpec
 from translator.api.yaml_source import SourceDocument, YamlSyntaxError, format_path, parse
 
-__all__ = ["PIPELINE_FILE_NAMES", "Finding", "Severity", "ValidationResult", "validate_data",
+__all__ = ["PIPELINE_FILE_NAMES", "Finding", "Severity", "ValidationResult", "file_limits", "validate_data",
            "validate_document", "validate_text"]
 
 
@@ -57,6 +58,11 @@ class ValidationResult:
 PIPELINE_FILE_NAMES = (".cubepaas.devops.yml", ".rancher-pipeline.yml", ".rancher-pipeline.yaml")
 
 _TOP_KEYS = {"stages", "timeout", "branch", "notification"}
+
+
+def file_limits(setting: PipelineSettingSpec) -> ReadLimits:
+    """The limits of a pipeline file under a PipelineSetting (its `maxPipelineFileBytes`)."""
+    return PIPELINE_FILE.with_max_bytes(setting.max_pipeline_file_bytes)
 
 
 def refused(exc: InputRefused) -> ValidationResult:

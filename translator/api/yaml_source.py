@@ -33,6 +33,7 @@ import yaml
 from translator.api.bounded import PIPELINE_FILE, Clock, InputRefused, ReadLimits, too_large
 
 Path = tuple[str | int, ...]
+_STR = "tag:yaml.org,2002:str"
 
 _LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LIBYAML = _LOADER is not yaml.SafeLoader
@@ -115,6 +116,9 @@ def parse(text: str, *, limits: ReadLimits = PIPELINE_FILE, clock: Clock | None 
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "not valid YAML"
+        if "maximum nesting depth" in problem:  # libyaml's own bound (1,000) met before ours
+            raise _limit(f"nested deeper than {limits.max_depth} levels", mark.line + 1 if mark else None,
+                         mark.column + 1 if mark else None) from None
         if mark is None:
             raise YamlSyntaxError(problem, None, None) from None
         raise YamlSyntaxError(problem, mark.line + 1, mark.column + 1) from None
@@ -299,6 +303,8 @@ class _Builder:
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR:
+            return node.value  # what construct_yaml_str returns, without its machinery
         if isinstance(node, yaml.ScalarNode) and node.tag not in self.loader.yaml_constructors:
             return node.value  # `!local` tags, YAML 1.1's `=`: go-yaml kept the text
         try:
@@ -308,4 +314,6 @@ class _Builder:
             raise YamlSyntaxError(exc.problem or "cannot read value", mark.line + 1, mark.column + 1) from None
         except (ValueError, OverflowError):  # e.g. a timestamp PyYAML resolves but cannot build
             mark = node.start_mark
-            raise YamlSyntaxError(f"cannot read {node.value!r}", mark.line + 1, mark.column + 1) from None
+            shown = repr(node.value[:40]) + ("..." if len(node.value) > 40 else "")
+            raise YamlSyntaxError(f"cannot read {shown} ({len(node.value):,} characters)" if len(node.value) > 40
+                                  else f"cannot read {shown}", mark.line + 1, mark.column + 1) from None

@@ -42,6 +42,8 @@ def compile_config(
     """A validated config -> plan -> engine objects; refusals become error findings."""
     result = CompileResult()
     try:
+        if engine == "argo":
+            limits.check_argo_config(config)
         plan = build_plan(config, ctx, setting)
         if engine == "argo":
             result.objects = render(plan).objects()

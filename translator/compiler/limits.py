@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from translator.api.bounded import MiB, size_text
-from translator.api.config_types import StepType
+from translator.api.config_types import PipelineConfig, StepType
 from translator.api.references import image_problem, push_tag_problem
 from translator.compiler.plan import CompileError, Plan
 
@@ -64,8 +64,19 @@ def substituted_problems(plan: Plan) -> list[str]:
     return out
 
 
+def check_argo_config(config: PipelineConfig) -> None:
+    """The step count before any plan is built: 8,000 stages are refused at once, not after
+    planning 8,000 steps."""
+    steps = sum(len(stage.steps) for stage in config.stages)
+    first = config.stages[0].steps[0] if config.stages and config.stages[0].steps else None
+    _check_step_count(steps + (0 if first is not None and first.source_code_config is not None else 1))
+
+
 def check_argo_steps(plan: Plan) -> None:
-    steps = len(plan.steps)
+    _check_step_count(len(plan.steps))
+
+
+def _check_step_count(steps: int) -> None:
     if steps + 1 > ARGO_MAX_TEMPLATES:
         raise CompileError(
             f"the run has {steps} steps (the clone step included); an Argo Workflow holds at most "

@@ -7,7 +7,9 @@
   (`X-Next-Page`), `POST /projects/{path}/hooks`, `DELETE /projects/{path}/hooks/{id}`;
   `PRIVATE-TOKEN: <token>`.
 
-`SourceCodeProviderConfig.spec.apiUrl` overrides the derived base URL.
+`SourceCodeProviderConfig.spec.apiUrl` overrides the derived base URL. Answers are read
+within bounds (16 MiB, nodes, nesting: api/bounded.py); a larger or malformed one is a
+ProviderError, as a failed request is.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from urllib.parse import quote
 
 import urllib3
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from translator.api.bounded import API_ANSWER, InputRefused, load_json, read_capped
 
 
 class ProviderError(Exception):
@@ -67,13 +71,23 @@ class _Http:
                 data = json.dumps(body).encode()
                 headers["Content-Type"] = "application/json"
             try:
-                resp = self._pool.request(method, self.base + path, body=data, headers=headers)
+                resp = self._pool.request(method, self.base + path, body=data, headers=headers, preload_content=False)
+                try:  # the answer is untrusted too: read at most API_ANSWER.max_bytes of it (bounded.py)
+                    answer = read_capped(resp, limit=API_ANSWER.max_bytes, subject=f"{method} {path}",
+                                         what="an API answer")
+                finally:
+                    resp.release_conn()
             except urllib3.exceptions.HTTPError as exc:
                 raise ProviderError(0, f"{self.base} did not answer: {type(exc).__name__}") from exc
+            except InputRefused as exc:
+                raise ProviderError(resp.status, str(exc)) from None
             if resp.status not in ok:
                 raise ProviderError(resp.status, f"{method} {path}: HTTP {resp.status}: "
-                                                 f"{resp.data[:200].decode('utf-8', 'replace')}")
-            return (json.loads(resp.data) if resp.data else None), dict(resp.headers)
+                                                 f"{answer[:200].decode('utf-8', 'replace')}")
+            try:
+                return load_json(answer, API_ANSWER, subject=f"{method} {path}"), dict(resp.headers)
+            except InputRefused as exc:
+                raise ProviderError(resp.status, f"{exc} (HTTP {resp.status})") from None
 
         return attempt()
 

@@ -4,6 +4,10 @@
 Credentials (the Secret of the Pipeline's SourceCodeCredential: `token`, or
 `username`/`password`) reach git as an HTTP Authorization header through git's environment
 configuration (`GIT_CONFIG_*`): never in the URL, the command line or an error message.
+
+The file is untrusted (anyone who can push chooses it): its size is asked of git first
+(`cat-file -s`) and a file over the setting's `maxPipelineFileBytes` is never read; what is
+read must be UTF-8. Either refusal is `InvalidSource`, which fails the run with InvalidConfig.
 """
 
 from __future__ import annotations
@@ -13,11 +17,21 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
+from translator.api.bounded import PIPELINE_FILE, InputRefused, decode_utf8, too_large
 from translator.api.config_validation import PIPELINE_FILE_NAMES
 
 
 class SourceError(Exception):
     """The file could not be read; the message says why, without secrets."""
+
+
+class InvalidSource(SourceError):
+    """The file is there but will not be read: too large, or not UTF-8."""
+
+
+def source_failure_reason(exc: SourceError) -> str:
+    """The Initialized condition's reason: the file is bad (InvalidConfig) or was not found."""
+    return "InvalidConfig" if isinstance(exc, InvalidSource) else "ConfigNotFound"
 
 
 @dataclass(frozen=True)
@@ -40,7 +54,8 @@ class GitCredentials:
 
 
 def read_pipeline_file(url: str, *, branch: str = "", commit: str = "", timeout: float = 60.0,
-                       credentials: GitCredentials | None = None) -> tuple[str, str]:
+                       credentials: GitCredentials | None = None,
+                       max_bytes: int = PIPELINE_FILE.max_bytes) -> tuple[str, str]:
     """(file name, text) of the repository's pipeline file at `commit`, else the tip of `branch`."""
     if not url:
         raise SourceError("the pipeline has no repositoryUrl")
@@ -51,7 +66,7 @@ def read_pipeline_file(url: str, *, branch: str = "", commit: str = "", timeout:
 
         def git(*args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(["git", *args], cwd=tmp, capture_output=True, text=True, timeout=timeout,
-                                  env=env, check=False)
+                                  env=env, check=False, errors="replace")
 
         try:
             git("init", "-q", ".")
@@ -63,9 +78,18 @@ def read_pipeline_file(url: str, *, branch: str = "", commit: str = "", timeout:
                     said = said.replace(credentials.password, "***")
                 raise SourceError(f"git fetch {target} from {url} failed: {said}")
             for name in PIPELINE_FILE_NAMES:
-                shown = git("show", f"FETCH_HEAD:{name}")
+                size = git("cat-file", "-s", f"FETCH_HEAD:{name}")
+                if size.returncode != 0:
+                    continue
+                if int(size.stdout.strip() or 0) > max_bytes:
+                    raise InvalidSource(str(too_large(name, max_bytes, size=int(size.stdout.strip()))))
+                shown = subprocess.run(["git", "cat-file", "blob", f"FETCH_HEAD:{name}"], cwd=tmp, capture_output=True,
+                                       timeout=timeout, env=env, check=False)
                 if shown.returncode == 0:
-                    return name, shown.stdout
+                    try:
+                        return name, decode_utf8(shown.stdout[: max_bytes + 1], subject=name)
+                    except InputRefused as exc:
+                        raise InvalidSource(str(exc)) from None
         except subprocess.TimeoutExpired:
             raise SourceError(f"git did not answer within {timeout:.0f}s") from None
         except FileNotFoundError:

@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from kubernetes import client
 
+from translator.api.bounded import WEBHOOK_BODY, InputRefused, load_json
 from translator.api.resources_types import API_VERSION
 from translator.compiler.names import dns_label
 from translator.controller.runs import pipeline_labels
@@ -53,7 +54,9 @@ from translator.kubeclient import Kube
 
 log = logging.getLogger("translator.webhook")
 
-MAX_BODY = 10 * 1024 * 1024
+MAX_BODY = WEBHOOK_BODY.max_bytes  # 10 MiB; GitHub caps deliveries at 25 MB, most are a few kB
+MAX_HANDLERS = 16  # deliveries read at once; more wait in the listen backlog or get 503
+READ_SECONDS = 10.0  # a client that sends its body slower than this is cut off
 DELIVERY_ANNOTATION = "devops.cubepaas.io/delivery"
 SCHEDULE_ANNOTATION = "devops.cubepaas.io/scheduled-for"
 
@@ -90,6 +93,17 @@ def _signature_ok(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(wanted, header.removeprefix("sha256="))
 
 
+def _json(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, within WEBHOOK_BODY's bounds (size, values, nesting)."""
+    try:
+        data = load_json(body or b"{}", WEBHOOK_BODY, subject="webhook body", what="a webhook body")
+    except InputRefused as exc:
+        raise WebhookRefused(413 if "larger than" in exc.message else 400, str(exc)) from None
+    if not isinstance(data, dict):
+        raise WebhookRefused(400, f"webhook body: a JSON object was expected, not {type(data).__name__}")
+    return data
+
+
 def _branch_of(ref: str) -> str:
     return ref.removeprefix("refs/heads/")
 
@@ -98,7 +112,7 @@ def parse_github(headers: dict[str, str], body: bytes, secret: str) -> GitEvent 
     if not _signature_ok(secret, body, headers.get("x-hub-signature-256", "")):
         raise WebhookRefused(401, "missing or wrong X-Hub-Signature-256")
     kind = headers.get("x-github-event", "")
-    data = json.loads(body or b"{}")
+    data = _json(body)
     delivery = headers.get("x-github-delivery", "")
     repo = data.get("repository") or {}
     urls = tuple(u for u in (repo.get("clone_url"), repo.get("ssh_url"), repo.get("html_url")) if u)
@@ -127,7 +141,7 @@ def parse_gitlab(headers: dict[str, str], body: bytes, secret: str) -> GitEvent 
     if not secret or not hmac.compare_digest(token.encode(), secret.encode()):
         raise WebhookRefused(401, "missing or wrong X-Gitlab-Token")
     kind = headers.get("x-gitlab-event", "")
-    data = json.loads(body or b"{}")
+    data = _json(body)
     delivery = headers.get("x-gitlab-event-uuid", "") or headers.get("idempotency-key", "")
     project = data.get("project") or {}
     urls = tuple(u for u in (project.get("git_http_url"), project.get("git_ssh_url"), project.get("web_url")) if u)
@@ -156,7 +170,7 @@ def parse_gitlab(headers: dict[str, str], body: bytes, secret: str) -> GitEvent 
 def parse_generic(headers: dict[str, str], body: bytes, secret: str) -> GitEvent | None:
     if not _signature_ok(secret, body, headers.get("x-translator-signature", "")):
         raise WebhookRefused(401, "missing or wrong X-Translator-Signature")
-    data = json.loads(body or b"{}")
+    data = _json(body)
     event = str(data.get("event") or "push")
     if event not in ("push", "tag", "pull_request"):
         raise WebhookRefused(400, f"event {event!r} is not push, tag or pull_request")
@@ -278,28 +292,69 @@ class WebhookReceiver:
 
     def serve(self, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
         receiver = self
+        slots = threading.BoundedSemaphore(MAX_HANDLERS)
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = READ_SECONDS  # socket timeout: a slow or stalled sender holds no thread for long
+
             def log_message(self, *args: Any) -> None:
                 return
 
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    result = WebhookResult(413, "body too large")
-                else:
-                    result = receiver.handle(self.path, dict(self.headers.items()), self.rfile.read(length))
+            def _answer(self, result: WebhookResult) -> None:
                 data = json.dumps({"message": result.message, "created": list(result.created)}).encode()
                 self.send_response(result.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                if result.status >= 400:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                refusal = _body_refusal(self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding"))
+                if refusal is not None:
+                    self._answer(refusal)
+                    return
+                if not slots.acquire(timeout=READ_SECONDS):
+                    self._answer(WebhookResult(503, "too many deliveries at once; deliver again"))
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    try:
+                        body = self.rfile.read(length)
+                    except OSError:  # the socket timed out, or the sender left
+                        self.close_connection = True
+                        return
+                    if len(body) < length:
+                        self._answer(WebhookResult(400, f"body ended after {len(body)} of {length} bytes"))
+                        return
+                    try:
+                        result = receiver.handle(self.path, dict(self.headers.items()), body)
+                    except Exception as exc:  # e.g. the API server is down while Pipelines are listed
+                        log.warning("webhook not handled: %s", type(exc).__name__)
+                        result = WebhookResult(503, "the delivery could not be handled now; deliver again")
+                    self._answer(result)
+                finally:
+                    slots.release()
 
         server = ThreadingHTTPServer((host, port), Handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True, name="webhook").start()
         return server
+
+
+def _body_refusal(length: str | None, transfer_encoding: str | None) -> WebhookResult | None:
+    """Why a delivery's body will not be read, from its headers alone (before any byte of it)."""
+    if transfer_encoding:
+        return WebhookResult(411, "a chunked body is not accepted; send Content-Length")
+    if length is None:
+        return WebhookResult(411, "Content-Length is required")
+    if not re.fullmatch(r"[0-9]+", length.strip()):
+        return WebhookResult(400, f"Content-Length {length[:40]!r} is not a number of bytes")
+    if len(length.strip()) > 18 or int(length) > MAX_BODY:
+        return WebhookResult(413, f"body too large: {length.strip()[:20]} bytes, at most {MAX_BODY:,}")
+    return None
 
 
 # ---------------------------------------------------------------------- schedules

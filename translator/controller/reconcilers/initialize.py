@@ -5,11 +5,12 @@ compiled plan's stages as Waiting. Every way this can fail ends the run with the
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kubernetes import client
 
-from translator.api.config_validation import validate_data, validate_text
+from translator.api.config_validation import file_limits, validate_data, validate_text
 from translator.api.resources_types import Condition, PipelineExecution, PipelineExecutionStatus, PipelineSpec
 from translator.api.states import ConditionType, State
 from translator.compiler.conditions import constraint_matches
@@ -17,7 +18,7 @@ from translator.compiler.plan import CompileError
 from translator.controller import runs
 from translator.controller.context import Shared, layout
 from translator.controller.finish import FinishActions
-from translator.controller.source import GitCredentials, SourceError, read_pipeline_file
+from translator.controller.source import GitCredentials, SourceError, read_pipeline_file, source_failure_reason
 from translator.status.execution import initial_stages, set_condition
 
 
@@ -60,21 +61,22 @@ def initialize(shared: Shared, finish: FinishActions, obj: dict[str, Any], ex: P
     config = ex.spec.pipeline_config
     if config is None:
         raw = (pipeline.get("spec") or {}).get("config")
+        limits = file_limits(shared.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"])))
         if raw is None:
             try:
                 # a pull request runs the target branch's pipeline file (on the PR's head commit)
                 at_commit = "" if ex.spec.event.value == "pull_request" else ex.spec.commit
                 file_name, text = read_pipeline_file(
                     pipeline["spec"].get("repositoryUrl", ""), branch=ex.spec.branch, commit=at_commit,
-                    credentials=git_credentials(shared, ns, pipeline))
+                    credentials=git_credentials(shared, ns, pipeline), max_bytes=limits.max_bytes)
             except SourceError as exc:
-                shared.fail(obj, status, ConditionType.INITIALIZED, "ConfigNotFound",
+                shared.fail(obj, status, ConditionType.INITIALIZED, source_failure_reason(exc),
                             f"no inline config, and the pipeline file could not be read: {exc}")
                 return obj, None
-            result = validate_text(text)
+            result = validate_text(text, limits=limits, clock=time.monotonic)  # bounded: api/bounded.py
             where = file_name
         else:
-            result = validate_data(raw)
+            result = validate_data(raw, limits=limits)
             where = "Pipeline.spec.config"
         if result.config is None:
             errors = "; ".join(str(f) for f in result.errors)

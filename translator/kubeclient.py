@@ -118,6 +118,11 @@ def _reason(exc: BaseException) -> str:
             continue
         if isinstance(seen, urllib3.exceptions.NameResolutionError):
             return "the host name does not resolve"
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass, oddly
+            text = str(seen)
+            if "refused" in text.lower():
+                return "connection refused"
+            return text.split("]", 1)[-1].strip().lower() if "]" in text else "no connection"
         if isinstance(seen, urllib3.exceptions.ConnectTimeoutError):
             return "no answer to the connection (timed out)"
         if isinstance(seen, urllib3.exceptions.ReadTimeoutError | TimeoutError):

@@ -117,8 +117,7 @@ def parse(text: str, *, limits: ReadLimits = PIPELINE_FILE, clock: Clock | None 
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "not valid YAML"
         if "maximum nesting depth" in problem:  # libyaml's own bound (1,000) met before ours
-            raise _limit(f"nested deeper than {limits.max_depth} levels", mark.line + 1 if mark else None,
-                         mark.column + 1 if mark else None) from None
+            raise _limit(f"nested deeper than {limits.max_depth} levels", mark.line + 1 if mark else None) from None
         if mark is None:
             raise YamlSyntaxError(problem, None, None) from None
         raise YamlSyntaxError(problem, mark.line + 1, mark.column + 1) from None

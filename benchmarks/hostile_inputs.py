@@ -11,9 +11,9 @@ baseline, and the first finding.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
+
 MiB = 1024 * 1024
 
 
@@ -49,7 +49,7 @@ INPUTS = {
                                                                       "    env: {A: *a9"),
     "500,000 nested lists": lambda: "stages: " + "[" * 500_000 + "]" * 500_000 + "\n",
     "200,000 nested flow mappings": lambda: "stages: " + "{a: " * 200_000 + "x" + "}" * 200_000 + "\n",
-    "block mappings nested 1,400 levels": lambda: "".join(" " * i + f"k{i}:\n" for i in range(1_400)) + " " * 1_400 + "x",
+    "block mappings nested 1,400 levels": lambda: "".join(" " * i + f"k{i}:\n" for i in range(1_400)) + "x" * 9,
     "100,001 scalars": lambda: "stages:\n" + "- a\n" * 100_001,
     "1 MiB of one scalar": lambda: "timeout: " + "9" * (MiB - 20) + "\n",
     "1 MiB of 'a: b' lines": lambda: "a: b\n" * (MiB // 5),

@@ -57,8 +57,7 @@ def test_alias_bomb_and_deep_nesting_from_the_cli(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.yml"
     bomb.write_text('a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
         f"b{i}: &b{i} [{', '.join(['*a' if i == 0 else f'*b{i - 1}'] * 9)}]\n" for i in range(9)))
-    code, _, err = run("validate", str(bomb))
-    assert code == 1
+    assert run("validate", str(bomb))[0] == 1
     deep = tmp_path / "deep.yml"
     deep.write_text("stages: " + "[" * 10_000 + "]" * 10_000 + "\n")
     code, out, _ = run("validate", str(bomb), str(deep))

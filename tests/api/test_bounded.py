@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from translator.api.bounded import (
-    MiB,
     InputRefused,
+    MiB,
     ReadLimits,
     check_shape,
     decode_utf8,

@@ -118,7 +118,8 @@ def test_wrongly_typed_fields_are_worded_by_us() -> None:
 
 
 def test_malformed_globs_are_warnings_naming_pattern_and_line() -> None:
-    result = validate_text(f'branch:\n  include: ["[", "ok-*"]\nstages:\n- name: s\n  when:\n    branch: "a\\\\"\n{STEP}')
+    text = f'branch:\n  include: ["[", "ok-*"]\nstages:\n- name: s\n  when:\n    branch: "a\\\\"\n{STEP}'
+    result = validate_text(text)
     assert result.ok
     assert [str(f) for f in result.warnings] == [
         "branch.include[0]: pattern '[' is malformed (an unclosed [): it matches no branch, as with Rancher "

@@ -203,3 +203,18 @@ def test_the_setting_s_file_limit_applies(tmp_path: Path) -> None:
     setting.write_text("spec:\n  maxPipelineFileBytes: 2097152\n")
     code, _, _ = run("compile", str(big), "--setting", str(setting))
     assert code == 0
+
+
+def test_a_50_mb_file_of_598_307_stages_is_refused_at_once(tmp_path: Path) -> None:
+    """Before: 731 s and 6.2 GB, then "ok". Now only the first MiB is read."""
+    big = tmp_path / "big.yml"
+    stage = "- name: s\n  steps:\n  - runScriptConfig: {image: alpine, shellScript: x}\n"
+    with big.open("w") as f:
+        f.write("stages:\n")
+        for _ in range(598_307 // 1000):
+            f.write(stage * 1000)
+    assert big.stat().st_size > 40 * 1024 * 1024
+    started = time.monotonic()
+    proc = shell(f"translator validate {big}")
+    assert proc.returncode == 1 and time.monotonic() - started < 20
+    assert proc.stdout.strip().splitlines()[0] == f"{big}: larger than 1 MiB, the limit of a pipeline file"

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -139,10 +140,15 @@ def test_a_bad_kubeconfig_says_what_is_wrong_with_which_file(path: str, words: s
     assert code == 1 and err.strip() == words
 
 
-def _dead_kubeconfig(tmp_path: Path) -> tuple[str, str]:
-    with socket.socket() as s:  # a port nothing listens on: connections are refused
+@pytest.fixture
+def dead_port() -> Iterator[int]:
+    """A port bound but never listening: every connection is refused, and no one else takes it."""
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        yield s.getsockname()[1]
+
+
+def _dead_kubeconfig(tmp_path: Path, port: int) -> tuple[str, str]:
     server = f"https://127.0.0.1:{port}"
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump({
@@ -153,19 +159,27 @@ def _dead_kubeconfig(tmp_path: Path) -> tuple[str, str]:
     return str(path), server
 
 
-def test_an_unreachable_cluster_is_one_line_within_ten_seconds_for_every_command(tmp_path: Path) -> None:
-    kubeconfig, server = _dead_kubeconfig(tmp_path)
+def test_an_unreachable_cluster_is_one_line_and_exit_one_for_every_command(tmp_path: Path, dead_port: int) -> None:
+    kubeconfig, server = _dead_kubeconfig(tmp_path, dead_port)
     commands = [["run", "web"], ["rerun", "web-1"], ["stop", "web-1"], ["logs", "web-1"],
                 ["cache-agent", "--node", "n1", "--once", "--root", str(tmp_path), "--max-bytes", "10Gi"]]
-    started = time.monotonic()
     procs = [subprocess.Popen([*TRANSLATOR, *c, "--kubeconfig", kubeconfig], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for c in commands]
     for command, proc in zip(commands, procs, strict=True):
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)  # a shared, loaded machine: start-up alone may take seconds
         assert proc.returncode == 1, (command, err)
         assert err.strip() == f"cannot reach the API server at {server}: connection refused", (command, err)
         assert out == ""
-    assert time.monotonic() - started < 15  # five commands at once on a shared machine; each gives up after 4 s
+
+
+@pytest.mark.parametrize("command", [["run", "web"], ["stop", "web-1"], ["logs", "web-1"]])
+def test_an_unreachable_cluster_is_given_up_on_within_ten_seconds(tmp_path: Path, dead_port: int,
+                                                                 command: list[str]) -> None:
+    kubeconfig, server = _dead_kubeconfig(tmp_path, dead_port)
+    started = time.monotonic()
+    code, _, err = run(*command, "--kubeconfig", kubeconfig)
+    assert time.monotonic() - started < 10  # the retry budget is 4 s
+    assert code == 1 and err.strip() == f"cannot reach the API server at {server}: connection refused"
 
 
 def test_help_documents_the_exit_codes() -> None:

@@ -19,11 +19,14 @@ from translator.controller.manager import Controller, ControllerConfig
 from translator.controller.workqueue import WorkQueue
 from translator.kubeclient import Kube
 
+_BOUND: list[socket.socket] = []  # bound, never listening: connections are refused; kept so no one reuses the port
+
 
 def _dead_server() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"https://127.0.0.1:{s.getsockname()[1]}"
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _BOUND.append(s)
+    return f"https://127.0.0.1:{s.getsockname()[1]}"
 
 
 def _dead_kube(retry_seconds: float = 0.2) -> tuple[Kube, list[str]]:

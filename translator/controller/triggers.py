@@ -11,6 +11,11 @@ Webhooks (`WebhookReceiver`, served on its own port by `translator controller --
   `X-Translator-Delivery: <id>`, body `{"event": "push"|"tag"|"pull_request", "repositoryUrl",
   "branch", "ref", "commit", "message", "author", "targetBranch"}`.
 
+Bodies are untrusted and read within bounds (api/bounded.py): `Content-Length` is required (a
+chunked body is 411) and at most 10 MiB (413, before any byte is read), a sender gets 10 s of
+socket time, at most 16 deliveries are read at once (then 503), and the JSON is parsed within
+limits on values and nesting (400 with the reason). None of it reaches a traceback.
+
 `?pipeline=<namespace>/<name>` targets one Pipeline; without it every Pipeline whose
 `repositoryUrl` is the event's repository runs, if its trigger flags allow the event. As in
 Rancher, a pull request runs the *target* branch's pipeline file on the PR's head commit, with

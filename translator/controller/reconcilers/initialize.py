@@ -61,7 +61,8 @@ def initialize(shared: Shared, finish: FinishActions, obj: dict[str, Any], ex: P
     config = ex.spec.pipeline_config
     if config is None:
         raw = (pipeline.get("spec") or {}).get("config")
-        limits = file_limits(shared.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"])))
+        spec_only = {k: v for k, v in pipeline["spec"].items() if k != "config"}  # the config is checked below
+        limits = file_limits(shared.setting_for(ns, PipelineSpec.model_validate(spec_only)))
         if raw is None:
             try:
                 # a pull request runs the target branch's pipeline file (on the PR's head commit)

@@ -18,6 +18,7 @@ import base64
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,8 +128,9 @@ def _reason(exc: BaseException) -> str:
             return "no answer to the connection (timed out)"
         if isinstance(seen, urllib3.exceptions.ReadTimeoutError | TimeoutError):
             return "connected, but no answer in time"
-        if isinstance(seen, urllib3.exceptions.SSLError):
-            return f"TLS failed: {str(seen).split(':')[-1].strip(' )') or 'handshake error'}"
+        if isinstance(seen, urllib3.exceptions.SSLError):  # "[SSL: X] certificate verify failed: ... (_ssl.c:1006)"
+            said = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(seen).rsplit("]", 1)[-1]).strip(" ()'\"")
+            return f"TLS failed: {said or 'handshake error'}"
         if isinstance(seen, ConnectionRefusedError):
             return "connection refused"
         if isinstance(seen, urllib3.exceptions.ProtocolError | ConnectionResetError):
@@ -192,7 +194,7 @@ class Kube:
 
         @retry(
             retry=retry_if_exception(is_transient),
-            wait=wait_random_exponential(multiplier=0.05, max=2),  # "full jitter": replicas never retry in step
+            wait=wait_random_exponential(multiplier=0.1, max=3),  # "full jitter": replicas never retry in step
             stop=stop_after_attempt(12) | stop_after_delay(self.retry_seconds),
             reraise=True,
         )

@@ -190,3 +190,38 @@ def test_a_flood_of_malformed_webhooks_while_other_runs_proceed(system: System) 
     hooks = [e for e in system.kube.list("pipelineexecutions", "team")["items"] if "-wh-" in e["metadata"]["name"]]
     assert len(hooks) == 1  # the one good delivery
     wait_for(lambda: system.state(hooks[0]["metadata"]["name"]) == "Success", 30, "the webhook's run")
+
+
+def test_provider_api_answers_are_read_within_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GitHub/GitLab answer is untrusted too: too large, too deep or not JSON is a ProviderError."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from translator.api.bounded import ReadLimits
+    from translator.controller import providers
+
+    answers = {"/big": b'{"a": "' + b"x" * 5000 + b'"}', "/deep": b"[" * 500 + b"]" * 500, "/bad": b"{nope",
+               "/ok": b'[{"id": 1}]'}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            body = answers[self.path]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    monkeypatch.setattr(providers, "API_ANSWER", ReadLimits(max_bytes=4096, max_depth=50))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        http = providers._Http(f"http://127.0.0.1:{server.server_address[1]}", {})
+        assert http.request("GET", "/ok")[0] == [{"id": 1}]
+        for path, words in (("/big", "larger than 4 KiB, the limit of an API answer"),
+                            ("/deep", "nested deeper than 50 levels"), ("/bad", "not JSON")):
+            with pytest.raises(providers.ProviderError, match=words):
+                http.request("GET", path)
+    finally:
+        server.shutdown()

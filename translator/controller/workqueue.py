@@ -4,8 +4,10 @@ and never processed by two workers at once (added again while processing, it run
 A key whose reconcile failed comes back with `add_rate_limited`: after a delay that doubles with
 each consecutive failure of that key, capped, with jitter (client-go's
 ItemExponentialFailureRateLimiter, plus jitter so keys that failed together do not retry
-together); `forget` resets it after a success. Against an API server that is down the queue
-then costs a few retries a minute per key, not one a second.
+together): 0.5-1 s, 1-2 s, ... up to a minute (controller-runtime starts at 5 ms and caps at
+1,000 s; a first retry sooner than about half a second here lets a Queueing run miss the
+wake-up of a freed slot, found by test_resilience); `forget` resets it after a success. A key that keeps failing, against an API server
+that is down, then costs one retry a minute, not one a second.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Hashable
 
 
 class WorkQueue:
-    def __init__(self, *, retry_base: float = 1.0, retry_cap: float = 300.0,
+    def __init__(self, *, retry_base: float = 1.0, retry_cap: float = 60.0,
                  rand: Callable[[], float] = random.random) -> None:
         self.retry_base, self.retry_cap, self._rand = retry_base, retry_cap, rand
         self._failures: dict[Hashable, int] = {}

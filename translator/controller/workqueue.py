@@ -6,8 +6,8 @@ each consecutive failure of that key, capped, with jitter (client-go's
 ItemExponentialFailureRateLimiter, plus jitter so keys that failed together do not retry
 together): 0.5-1 s, 1-2 s, ... up to a minute (controller-runtime starts at 5 ms and caps at
 1,000 s; a first retry sooner than about half a second here lets a Queueing run miss the
-wake-up of a freed slot, found by test_resilience); `forget` resets it after a success. A key that keeps failing, against an API server
-that is down, then costs one retry a minute, not one a second.
+wake-up of a freed slot, found by test_resilience); `forget` resets it after a success. A key
+that keeps failing, against an API server that is down, then costs one retry a minute.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ raises CompileError naming the limit, the total and the largest contributor; `va
 - Values substituted at compile time (`${CICD_GIT_BRANCH}` in a tag) are checked again once
   substituted, by the distribution reference grammar (api/references.py): a warning, as this
   run's facts, not the file, made them wrong.
-- Jenkins: a Groovy string literal holds at most 65,535 UTF-16 code units ("String too long"
-  at script compile time); the `timeout` step takes an `int` of minutes.
+- Jenkins: a string constant holds at most 65,535 bytes of the JVM's modified UTF-8 ("String
+  too long"; compiler/jenkins.py splits long literals, this checks that none is left); the
+  `timeout` step takes an `int` of minutes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from translator.compiler.plan import CompileError, Plan
 ARGO_MAX_TEMPLATES = 200
 CONFIG_MAP_MAX_BYTES = MiB
 OBJECT_MAX_BYTES = 3 * MiB // 2
-GROOVY_MAX_STRING = 65_535
+GROOVY_MAX_STRING = 65_535  # bytes of modified UTF-8 in one constant (JVM class file CONSTANT_Utf8)
 JENKINS_MAX_TIMEOUT_MINUTES = 2**31 - 1
 
 
@@ -114,12 +115,26 @@ def check_jenkins(plan: Plan, jenkinsfile: str) -> None:
                            f"(at most {JENKINS_MAX_TIMEOUT_MINUTES:,})")
     for match in _LITERAL.finditer(jenkinsfile):
         text = match.group(1)
-        if len(text) <= GROOVY_MAX_STRING:  # an escape is never shorter than what it stands for
+        if len(text) <= GROOVY_MAX_STRING // 3:  # at most 3 bytes a character, escapes never shorter
             continue
-        value = _ESCAPE.sub("x", text)
-        units = len(value.encode("utf-16-le")) // 2
-        if units > GROOVY_MAX_STRING:
+        size = modified_utf8_length(_ESCAPE.sub(_unescape, text))
+        if size > GROOVY_MAX_STRING:
             line = jenkinsfile.count("\n", 0, match.start()) + 1
-            raise CompileError(f"line {line} of the Jenkinsfile would hold a string of {units:,} characters; "
-                               f"Groovy refuses string literals over {GROOVY_MAX_STRING:,} (a script, a file or "
-                               "the pod's YAML is too large for the Jenkins engine)")
+            raise CompileError(f"line {line} of the Jenkinsfile would hold a string constant of {size:,} bytes; "
+                               f"the JVM refuses constants over {GROOVY_MAX_STRING:,} (a script, a file or the "
+                               "pod's YAML is too large for the Jenkins engine)")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    escape = match.group(0)
+    return chr(int(escape[2:], 16)) if escape.startswith("\\u") else {"n": "\n", "r": "\r", "t": "\t"}.get(
+        escape[1], escape[1])
+
+
+def modified_utf8_length(text: str) -> int:
+    """Bytes of `text` in the JVM's modified UTF-8: NUL is 2, a character outside the BMP 6."""
+    size = 0
+    for ch in text:
+        code = ord(ch)
+        size += 1 if 0 < code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 6
+    return size

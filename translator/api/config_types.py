@@ -84,7 +84,11 @@ class RunScriptConfig(APIModel):
     """Run a shell script in an image, in the workspace."""
 
     image: str = Field(description="Image to run the script in.")
-    shell_script: str = Field(default="", description="Script run with /bin/sh in the workspace.")
+    shell_script: str = Field(
+        default="",
+        description="Script run by `sh -xe` in the checkout, as Rancher ran it: each command echoed, the "
+                    "first failing one ends the step. A script starting with `#!` is run by that interpreter.",
+    )
 
 
 class PublishImageConfig(APIModel):

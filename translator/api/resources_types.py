@@ -92,7 +92,12 @@ class ArtifactRepositoryRef(APIModel):
 class ArgoSetting(APIModel):
     """How runs become Argo Workflows."""
 
-    namespace: str = Field(default="", description="Namespace of the Workflows; the pipeline's when empty.")
+    namespace: str = Field(
+        default="",
+        description="Namespace of the Workflows; the pipeline's when empty. Another namespace must exist and be "
+                    "of the pipeline's project, labelled `devops.cubepaas.io/project=<the pipeline's namespace>`; "
+                    "the controller makes the service account there and copies the Secrets the runs use.",
+    )
     service_account: str = Field(default="pipeline", description="Service account the step pods run as.")
     artifact_repository_ref: ArtifactRepositoryRef | None = Field(
         default=None, description="Where Argo archives step logs."

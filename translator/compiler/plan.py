@@ -127,6 +127,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
     warnings: list[str] = []
     if not has_clone:
         stages.insert(0, Stage(name="Clone", steps=[Step(source_code_config=SourceCodeConfig())]))
+    inserted = 0 if has_clone else 1  # findings name the user's file: its stages[0] is the plan's 1 then
 
     used_ids: set[str] = set()
     reused = {(stage, step): run for stage, step, run in ctx.reused}
@@ -147,6 +148,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
             steps.append(_plan_step(
                 step, si, ti, step_id, stage.cache, ctx, setting, variables, warnings,
                 skipped=skipped, reason=reason,
+                where=f"stages[{si - inserted}].steps[{ti}]" if si >= inserted else "the clone step",
             ))
         plan_stages.append(PlanStage(
             index=si, name=stage.name, id=stage_id, steps=tuple(steps),
@@ -188,8 +190,9 @@ def _unique(base: str, index: int, used: set[str]) -> str:
 def _plan_step(
     step: Step, si: int, ti: int, step_id: str, stage_cache: object, ctx: ExecutionContext,
     setting: PipelineSettingSpec, variables: dict[str, str], warnings: list[str], *,
-    skipped: bool, reason: str,
+    skipped: bool, reason: str, where: str,
 ) -> PlanStep:
+    """The plan's step `si`/`ti`; warnings name it `where`, its path in the user's file."""
     (kind,) = step.step_types()
     defaults = setting.default_resources
     resources = {
@@ -207,7 +210,7 @@ def _plan_step(
     if step.env_from:
         if ctx.event == "pull_request":
             warnings.append(
-                f"stages[{si}].steps[{ti}]: envFrom withheld on a pull_request run "
+                f"{where}: envFrom withheld on a pull_request run "
                 f"({', '.join(dict.fromkeys(e.source_name for e in step.env_from))})"
             )
         else:
@@ -225,7 +228,7 @@ def _plan_step(
     tool = scripts.for_step(kind, step, ctx=ctx, setting=setting, variables=variables, step_id=step_id)
     env += [EnvVar(k, v) for k, v in tool.env]
     if tool.warning:
-        warnings.append(f"stages[{si}].steps[{ti}]: {tool.warning}")
+        warnings.append(f"{where}: {tool.warning}")
     return PlanStep(
         stage_index=si, step_index=ti, kind=kind, id=step_id, display_name=tool.display_name,
         image=tool.image, script=tool.script, env=tuple(env), privileged=step.privileged or tool.privileged,

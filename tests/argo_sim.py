@@ -146,6 +146,8 @@ class ArgoSimulator:
 
     def _place(self, wf: dict[str, Any]) -> str | None:
         """The scheduler: required node affinity filters, preferred terms rank; None: unschedulable."""
+        # kubernetes pkg/scheduler/framework/plugins/nodeaffinity/node_affinity.go: Filter (required terms);
+        # Score sums matching terms' weights (here: the heaviest term wins; other score plugins are not modelled)
         affinity = (wf["spec"].get("affinity") or {}).get("nodeAffinity") or {}
         allowed = [n for n in self.nodes if n not in self.busy]
         required = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
@@ -175,6 +177,8 @@ class ArgoSimulator:
             return
         self._maybe_execute(wf, node)
         try:
+            # argo-workflows v3.7 workflow/controller/workflowpod.go: createWorkflowPod (workflow label,
+            # node-name annotation, owned by the Workflow; main and wait containers, the init one left out)
             self.store.create(self.pods, ns, {"metadata": {
                 "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
                 "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
@@ -389,6 +393,7 @@ class ArgoSimulator:
 
     def _pod_status(self, ns: str, pod: str, phase: str, main: dict[str, Any], wait: dict[str, Any]) -> None:
         """The pod's phase and its two containers' states (the kubelet lists them sorted by name)."""
+        # kubernetes pkg/kubelet/kubelet_pods.go: convertToAPIContainerStatuses (SortedContainerStatuses)
         current = self._exists("pods", ns, pod)
         if current is None:
             return
@@ -470,6 +475,8 @@ class ArgoSimulator:
         return self.pod_gc_delay
 
     def _collect_pods(self) -> None:
+        # argo-workflows v3.7 workflow/controller/pod/controller.go: commonPodEvent (a completed pod is queued
+        # for deletion after the podGC delay, then deleted)
         now = time.monotonic()
         due = [d for d in self._gc_due if d[0] <= now]
         if not due:

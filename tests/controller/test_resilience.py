@@ -146,6 +146,34 @@ def test_a_submit_that_fails_after_admission_is_retried_in_its_own_slot(double: 
         system.close()
 
 
+class ConflictOnFirstAccountCreate(Kube):
+    """The first create of the step pods' service account answers 409 and stores nothing."""
+
+    refused: int = 0
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "create_namespaced_service_account" and not self.refused:
+            self.refused += 1
+            raise ApiException(status=409, reason="Conflict")
+        return super().call(fn, *args, **kwargs)
+
+
+def test_a_conflict_that_created_no_service_account_is_retried(double: KubeDouble) -> None:
+    # the namespace preparation took the 409 for "already exists": the account was never made,
+    # and every run waited for it (ServiceAccountNotFound) until its provision deadline
+    system = System(double, quota=2, step_seconds=0.02)
+    system.apply_pipeline("web")
+    names = [runs.create_run(system.kube, "team", "web")["metadata"]["name"] for _ in range(2)]
+    kube = ConflictOnFirstAccountCreate(config.new_client_from_config(config_file=double.kubeconfig))
+    system.controller = Controller(kube, ControllerConfig(workers=4)).start()
+    try:
+        wait_for(lambda: _all_done(system, names), timeout=30, what="the runs to succeed once the account is made")
+        assert kube.refused == 1
+        system.kube.core.read_namespaced_service_account("pipeline", "team")
+    finally:
+        system.close()
+
+
 def test_standby_takes_over_when_the_leader_is_lost(double: KubeDouble) -> None:
     double.create_namespace("translator-system")
     system = System(double, quota=4, step_seconds=0.3)

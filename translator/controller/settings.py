@@ -85,6 +85,7 @@ class SettingsReconciler:
         except client.ApiException as again:
             if again.status != 409:
                 raise
+            self.kube.call(rbac.read_namespaced_role_binding, name, target)  # 404: nothing made, retried
 
     def _delete_binding(self, name: str, namespace: str) -> None:
         try:

@@ -99,6 +99,9 @@ def _ensure(kube: Kube, create: Any, read: Any, body: dict[str, Any], namespace:
         except client.ApiException as again:
             if again.status != 409:
                 raise
+            # 409 is "already exists" only if it does: a conflict that left nothing behind is a 404
+            # here, raised, so the setting's reconcile is retried instead of the runs waiting for good
+            kube.call(read, body["metadata"]["name"], namespace)
 
 
 def ensure_executor(kube: Kube, target: str, account: str, labels: dict[str, str]) -> None:

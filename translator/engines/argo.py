@@ -110,6 +110,7 @@ class ArgoEngine:
                                   f"{exc.reason}") from exc
         for obj in (out.config_map, out.workflow):
             wns.own(obj, execution)
+        self._require_account(namespace, plan.trust.service_account)
         try:
             self.kube.call(self.kube.core.create_namespaced_config_map, namespace, out.config_map)
         except client.ApiException as exc:
@@ -165,6 +166,18 @@ class ArgoEngine:
                 except client.ApiException as exc:
                     if exc.status != 404:
                         raise
+
+    def _require_account(self, namespace: str, account: str) -> None:
+        """The pods' service account (the pipeline's, or pull requests' untrusted one) must exist
+        before the Workflow: Argo fails a step whose pod the API server refuses for a missing
+        account, so until namespace preparation made it the submit waits and retries."""
+        try:
+            self.kube.call(self.kube.core.read_namespaced_service_account, account, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                raise EngineError("ServiceAccountMissing", f"service account {namespace}/{account} does not exist "
+                                  "yet (the PipelineSetting's namespace preparation makes it)") from exc
+            # cannot tell now: submit anyway (a missing account then shows as Argo's step error)
 
     def _workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self._cached is not None:

@@ -48,7 +48,7 @@ def objects(account: str, labels: dict[str, str]) -> list[dict[str, Any]]:
 def ensure(kube: Kube, namespace: str, setting: PipelineSettingSpec, labels: dict[str, str]) -> None:
     """Create what is missing in `namespace` (never overwrites)."""
     core, rbac = kube.core, kube.rbac
-    calls = {
+    calls: dict[str, tuple[Any, Any]] = {
         "ServiceAccount": (core.create_namespaced_service_account, core.read_namespaced_service_account),
         "Role": (rbac.create_namespaced_role, rbac.read_namespaced_role),
         "RoleBinding": (rbac.create_namespaced_role_binding, rbac.read_namespaced_role_binding),

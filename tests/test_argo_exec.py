@@ -62,7 +62,8 @@ def test_a_pod_the_api_server_refuses_fails_its_node() -> None:
         sim = ArgoSimulator(kube).start()
         try:
             res = kube.store.resource("argoproj.io", "workflows")
-            kube.store.create(res, "team", {"metadata": {"name": "wf"}, "spec": {
+            kube.store.create(res, "team", {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+                                            "metadata": {"name": "wf"}, "spec": {
                 "entrypoint": "main", "serviceAccountName": "nobody", "templates": [
                     {"name": "main", "dag": {"tasks": [{"name": "a", "template": "a"}]}},
                     {"name": "a", "container": {"image": "alpine"}}]}})

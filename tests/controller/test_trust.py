@@ -107,7 +107,7 @@ def test_a_run_is_not_submitted_before_its_pods_account_exists() -> None:
         engine = ArgoEngine(kube)
         with pytest.raises(EngineError) as err:
             engine.submit(execution, plan)
-        assert err.value.reason == "ServiceAccountMissing" and err.value.retryable
+        assert err.value.reason == "ServiceAccountNotFound" and err.value.retryable
         assert "team/translator-untrusted" in err.value.message and not kube.list(
             "workflows", "team", group="argoproj.io", version="v1alpha1")["items"]
         kube.call(kube.core.create_namespaced_service_account, "team", {"metadata": {"name": "translator-untrusted"}})

@@ -69,9 +69,11 @@ class ArgoEngine:
         except LogStoreError as exc:
             raise EngineError("LogBucketNotReady", f"step logs cannot be archived: {exc.message}") from exc
 
-    def _workflow_namespace_ready(self, namespace: str, target: str, setting: PipelineSettingSpec) -> None:
-        """The Workflow namespace may be used and holds the pods' service account (checked once)."""
-        account = setting.argo.service_account or "pipeline"
+    def _workflow_namespace_ready(self, namespace: str, target: str, setting: PipelineSettingSpec,
+                                  account: str = "") -> None:
+        """The Workflow namespace may be used and holds the pods' service account (checked once); the
+        account is the plan's (a pull request's pods run as the untrusted one, docs/security.md)."""
+        account = account or setting.argo.service_account or "pipeline"
         key = (namespace, target, account)
         with self._lock:
             if time.monotonic() - self._prepared.get(key, -PREPARED_TTL - 1.0) < PREPARED_TTL:
@@ -99,7 +101,8 @@ class ArgoEngine:
     def submit(self, execution: PipelineExecution, plan: Plan) -> EngineRef:
         out = render(plan)
         namespace, name = out.workflow["metadata"]["namespace"], out.workflow["metadata"]["name"]
-        self._workflow_namespace_ready(execution.metadata.namespace, namespace, plan.setting)
+        self._workflow_namespace_ready(execution.metadata.namespace, namespace, plan.setting,
+                                       plan.trust.service_account)
         self._log_bucket(execution.metadata.namespace, plan.setting)
         remote = namespace != execution.metadata.namespace
         if remote:
@@ -110,7 +113,6 @@ class ArgoEngine:
                                   f"{exc.reason}") from exc
         for obj in (out.config_map, out.workflow):
             wns.own(obj, execution)
-        self._require_account(namespace, plan.trust.service_account)
         try:
             self.kube.call(self.kube.core.create_namespaced_config_map, namespace, out.config_map)
         except client.ApiException as exc:
@@ -167,17 +169,6 @@ class ArgoEngine:
                     if exc.status != 404:
                         raise
 
-    def _require_account(self, namespace: str, account: str) -> None:
-        """The pods' service account (the pipeline's, or pull requests' untrusted one) must exist
-        before the Workflow: Argo fails a step whose pod the API server refuses for a missing
-        account, so until namespace preparation made it the submit waits and retries."""
-        try:
-            self.kube.call(self.kube.core.read_namespaced_service_account, account, namespace)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                raise EngineError("ServiceAccountMissing", f"service account {namespace}/{account} does not exist "
-                                  "yet (the PipelineSetting's namespace preparation makes it)") from exc
-            # cannot tell now: submit anyway (a missing account then shows as Argo's step error)
 
     def _workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self._cached is not None:

@@ -59,7 +59,14 @@ from translator.compiler.plan import (
     PlanStep,
     log_prefix,
 )
-from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes
+from translator.compiler.pod import (
+    account_fields,
+    cache_seed_container,
+    env_entry,
+    node_affinity,
+    shared_mounts,
+    shared_volumes,
+)
 from translator.compiler.scripts import launch_command
 
 ENTRYPOINT = "pipeline"
@@ -108,6 +115,10 @@ def render(plan: Plan) -> ArgoOutput:
     cm_name = scripts_config_map_name(name)
     data: dict[str, str] = {}
     templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan) for step in steps]
+    for template, step in zip(templates[1:], steps, strict=True):
+        seed = cache_seed_container(plan, list(step.caches))
+        if seed:  # a pull request's cache copies, seeded before the step starts
+            template["initContainers"] = [seed]
     log_store = bool(setting.logs.endpoint) and argo.archive_logs
     if log_store:
         for template, step in zip(templates[1:], steps, strict=True):
@@ -128,7 +139,9 @@ def render(plan: Plan) -> ArgoOutput:
         pvc_spec["storageClassName"] = argo.workspace_storage_class
     spec: dict[str, Any] = {
         "entrypoint": ENTRYPOINT,
-        "serviceAccountName": argo.service_account,
+        **account_fields(plan),
+        # no token in the steps: Argo's executor (wait container) gets the account's own (docs/security.md)
+        "executor": {"serviceAccountName": plan.trust.service_account} if not plan.trust.mount_token else None,
         "activeDeadlineSeconds": plan.timeout_seconds,
         "podMetadata": {"labels": dict(plan.labels)},
         "nodeSelector": dict(setting.node_selector),

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes import client
-
 from translator.api.resources_types import PipelineSettingSpec
 from translator.kubeclient import Kube
 
@@ -58,13 +56,4 @@ def ensure(kube: Kube, namespace: str, setting: PipelineSettingSpec, labels: dic
         if body["kind"] == "RoleBinding":
             body["subjects"][0]["namespace"] = namespace
         create, read = calls[body["kind"]]
-        try:
-            kube.call(read, body["metadata"]["name"], namespace)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
-            try:
-                kube.call(create, namespace, body)
-            except client.ApiException as again:
-                if again.status != 409:
-                    raise
+        kube.ensure(create, read, body, namespace)

@@ -155,6 +155,8 @@ class Informer:
         if token:
             extra["_continue"] = token
         resp = self.kube.call(fn, *args, label_selector=self.label_selector, _preload_content=False, **extra)
+        if isinstance(resp, dict):  # a client that decoded it already
+            return resp
         try:
             page: dict[str, Any] = json.loads(resp.data)
         finally:

@@ -245,6 +245,32 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
 
 
 @main.command()
+@click.argument("pipeline")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True, help="Runs per page.")
+@click.option("--continue", "continue_token", default="", help="The token the previous page ended with.")
+@cluster_options
+def history(pipeline: str, limit: int, continue_token: str, kubeconfig: str | None, context: str | None,
+            namespace: str) -> None:
+    """List PIPELINE's runs a page at a time (the API server's order, as kubectl pages)."""
+    from translator.controller.runs import PIPELINE_LABEL
+
+    kube = _kube(kubeconfig, context)
+    page = _api_call(kube.list, "pipelineexecutions", namespace, label_selector=f"{PIPELINE_LABEL}={pipeline}",
+                     limit=limit, continue_token=continue_token)
+    click.echo(f"{'NAME':<40} {'RUN':>6}  {'STATE':<10} {'STARTED':<21} DURATION")
+    for ex in page.get("items") or []:
+        status = ex.get("status") or {}
+        click.echo(f"{ex['metadata']['name']:<40} {(ex.get('spec') or {}).get('run', 0):>6}  "
+                   f"{status.get('executionState') or 'Waiting':<10} {status.get('started', ''):<21} "
+                   f"{status.get('duration', '')}")
+    token = (page.get("metadata") or {}).get("continue")
+    if token:
+        left = (page.get("metadata") or {}).get("remainingItemCount")
+        click.echo(f"-- more{f' ({left} left)' if left else ''}: translator history {pipeline} -n {namespace} "
+                   f"--limit {limit} --continue {token}")
+
+
+@main.command()
 @click.option("--kubeconfig", envvar="KUBECONFIG", default=None, help="Kubeconfig file (else in-cluster).")
 @click.option("--context", default=None, help="Kubeconfig context.")
 @click.option("--namespace", "namespaces", multiple=True, envvar="TRANSLATOR_NAMESPACES",
@@ -260,7 +286,11 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
               show_default=True, help="Run only while holding the Lease (for more than one replica).")
 @click.option("--lease-namespace", envvar="TRANSLATOR_LEASE_NAMESPACE", default="translator-system",
               show_default=True, help="Namespace of the leader Lease.")
-@click.option("--lease-name", envvar="TRANSLATOR_LEASE_NAME", default="translator-controller", show_default=True)
+@click.option("--lease-name", envvar="TRANSLATOR_LEASE_NAME", default="translator-controller", show_default=True,
+              help="The Lease's name; with --shard i/n, each shard's is <name>-<i>-of-<n>.")
+@click.option("--shard", envvar="TRANSLATOR_SHARD", default="0/1", show_default=True,
+              help="i/n: own only the namespaces in shard i of n (a stable hash of the name), on the shard's own "
+                   "Lease; run each shard with its own replicas.")
 @click.option("--log-level", envvar="TRANSLATOR_LOG_LEVEL", type=LOG_LEVELS, default="info", show_default=True)
 @click.option("--provision-deadline", envvar="TRANSLATOR_PROVISION_DEADLINE", type=click.FloatRange(1), default=600,
               show_default=True, help="Seconds an engine may refuse to start a run before it fails.")
@@ -281,35 +311,41 @@ def stop(execution: str, user: str, kubeconfig: str | None, context: str | None,
                    "webhooks are created and deleted as Pipelines' triggers change.")
 def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[str, ...], default_engine: str,
                workers: int, metrics_port: int, leader_elect: bool, lease_namespace: str, lease_name: str,
-               log_level: str, provision_deadline: float, engine_lost_deadline: float, start_deadline: float,
+               shard: str, log_level: str, provision_deadline: float, engine_lost_deadline: float,
+               start_deadline: float,
                webhook_port: int, webhook_secret: str, webhook_url: str) -> None:
     """Run the controller: watch Pipelines and PipelineExecutions, drive runs through their engine."""
     import signal
     import threading
 
     from translator.controller import jsonlog
+    from translator.controller.config import ControllerConfig
     from translator.controller.leader import LeaderElector, LeaseNamespaceMissing
-    from translator.controller.manager import Controller, ControllerConfig
     from translator.controller.metrics import Metrics
+    from translator.controller.replica import Replica
+    from translator.controller.shard import Shard
 
     jsonlog.setup(log_level)
     kube = _kube(kubeconfig, context, interactive=False)
     names = [n for item in namespaces for n in item.split()]
-    config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers,
+    try:
+        owned = Shard.parse(shard)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
+    config = ControllerConfig(namespaces=names, default_engine=default_engine, workers=workers, shard=owned,
                               provision_deadline_seconds=provision_deadline,
                               engine_lost_seconds=engine_lost_deadline, start_deadline_seconds=start_deadline,
                               webhook_url=webhook_url,
                               webhook_secret=webhook_secret)
-    elector = LeaderElector(kube, namespace=lease_namespace, name=lease_name, identity=config.identity) \
-        if leader_elect else None
-    if elector is not None:
-        try:
-            elector.check()  # before anything listens: a controller that can never lead says so and stops
+    kube.api_client.user_agent = f"translator-controller/{config.identity}"  # who wrote what, in audit logs
+    if leader_elect:
+        try:  # before anything listens: a controller that can never lead says so and stops
+            LeaderElector(kube, namespace=lease_namespace, name=owned.lease_name(lease_name),
+                          identity=config.identity).check()
         except LeaseNamespaceMissing as exc:
             raise Refused(f"translator controller: {exc}") from None
     metrics = Metrics()
-    current: list[Controller] = []
-    metrics.watch_states(lambda: _count_states(current[-1]) if current else {})
+    replica = Replica(kube, config, metrics=metrics)
     if metrics_port:
         metrics.serve(metrics_port)
     if webhook_port:
@@ -326,36 +362,10 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
 
         WebhookReceiver(kube, webhook_secret, all_pipelines).serve(webhook_port)
 
-    def lead() -> None:  # a fresh controller each time the lease is won: caches start from a list
-        current.append(Controller(kube, config, metrics=metrics).start())
-
-    def follow() -> None:
-        if current:
-            current.pop().stop()
-
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    if elector is not None:
-        thread = threading.Thread(target=elector.run, args=(lead, follow), daemon=True)
-        thread.start()
-        while not done.wait(0.5):
-            pass
-        elector.stop()
-        thread.join(timeout=5)
-    else:
-        lead()
-        while not done.wait(0.5):
-            pass
-        follow()
-
-
-def _count_states(ctrl: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for obj in ctrl.executions.items():
-        state = (obj.get("status") or {}).get("executionState") or "Waiting"
-        counts[state] = counts.get(state, 0) + 1
-    return counts
+    replica.run(done, leader_elect=leader_elect, lease_namespace=lease_namespace, lease_name=lease_name)
 
 
 @main.command()

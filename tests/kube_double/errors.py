@@ -112,13 +112,15 @@ class ApiError(Exception):
     reason: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    list_continue: str = ""  # an expired list's token to go on with (paging.py)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
 
     def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                               "message": self.message, "reason": self.reason, "code": self.code}
+        out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1",
+                               "metadata": {"continue": self.list_continue} if self.list_continue else {},
+                               "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code}
         if self.details:
             out["details"] = self.details
         return out

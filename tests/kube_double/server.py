@@ -200,6 +200,15 @@ class _Handler(BaseHTTPRequestHandler):
                 if name:
                     self._send(200, store.get(res, ns, name))
                     return
+                if one("limit") or one("continue"):
+                    try:
+                        limit = int(one("limit") or 0)
+                    except ValueError:
+                        raise ApiError(400, "BadRequest", f"limit: invalid value {one('limit')!r}") from None
+                    chunk = store.list_chunk(res, ns, one("labelSelector"), one("fieldSelector"),
+                                             limit=max(limit, 0), token=one("continue"))
+                    self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List", **chunk})
+                    return
                 items, rv = store.list(res, ns, one("labelSelector"), one("fieldSelector"))
                 self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List",
                                  "metadata": {"resourceVersion": str(rv)}, "items": items})
@@ -265,6 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
                         if found:
                             pending = found
                             break
+                        last = max(last, store.rv)  # scanned up to here: a quiet watch never rescans the history
                         store.lock.wait(timeout=min(remaining, 1.0))
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()

@@ -34,6 +34,7 @@ from tests.kube_double.errors import (
     invalid_object,
     not_found,
 )
+from tests.kube_double.paging import Pager, PagingError, Snapshot
 from tests.kube_double.patches import json_patch, merge_patch
 from tests.kube_double.selectors import selector
 
@@ -98,6 +99,7 @@ class Store:
     history: list[Event] = field(default_factory=list)  # ascending resourceVersion
     lock: threading.Condition = field(default_factory=threading.Condition)
     rng: random.Random = field(default_factory=lambda: random.Random(7))
+    pager: Pager = field(default_factory=Pager)
 
     def __post_init__(self) -> None:
         for r in BUILTIN:
@@ -144,6 +146,32 @@ class Store:
             items = [copy.deepcopy(o) for (g, p, ns, _), o in sorted(self.objects.items())
                      if g == res.group and p == res.plural and (not namespace or ns == namespace) and match(o)]
             return items, self.rv
+
+    def list_chunk(self, res: Resource, namespace: str, label_selector: str, field_selector: str, *,
+                   limit: int, token: str) -> dict[str, Any]:
+        """One chunk of a paged list (paging.py): the list's metadata and the stored items, to be
+        serialised at once and never changed (as the snapshot itself relies on)."""
+        match = selector(label_selector, field_selector)
+
+        def current() -> Snapshot:
+            found = sorted(((k[2], k[3]), o) for k, o in self.objects.items()
+                           if k[0] == res.group and k[1] == res.plural)
+            return [k for k, _ in found], [o for _, o in found]
+
+        with self.lock:
+            oldest = self.history[0].rv - 1 if self.history else 0
+            try:
+                items, rv, following, remaining = self.pager.chunk(
+                    (res.group, res.plural), current, self.rv, oldest=oldest, namespace=namespace, match=match,
+                    filtered=bool(label_selector or field_selector), limit=limit, token=token)
+            except PagingError as err:
+                raise ApiError(err.code, err.reason, err.message, list_continue=err.token) from None
+            meta: dict[str, Any] = {"resourceVersion": str(rv)}
+            if following:
+                meta["continue"] = following
+            if remaining is not None:
+                meta["remainingItemCount"] = remaining
+            return {"metadata": meta, "items": items}  # stored objects are replaced, never changed: no copy
 
     # ---------------------------------------------------------------------- writes
 

@@ -156,6 +156,17 @@ class PullRequestSetting(APIModel):
                                              "under disk pressure (pull-request caches always go first).")
 
 
+class HistorySetting(APIModel):
+    """How many finished runs each pipeline keeps (Jenkins' "discard old builds"): a run beyond the
+    newest `keepRuns` or ended more than `keepSeconds` ago is deleted with its Workflow, ConfigMap
+    and Jenkins job; its logs stay in the log store, found by the execution's name."""
+
+    keep_runs: int = Field(default=100, ge=0, description="Finished runs kept per pipeline, newest first; 0: no "
+                                                           "limit by count.")
+    keep_seconds: int = Field(default=0, ge=0, description="Finished runs older than this (since they ended) are "
+                                                           "deleted; 0: no limit by age.")
+
+
 class PipelineSettingSpec(APIModel):
     """Settings for every pipeline in its namespace."""
 
@@ -195,6 +206,7 @@ class PipelineSettingSpec(APIModel):
     logs: LogsSetting = Field(default_factory=LogsSetting)
     images: ToolImages = Field(default_factory=ToolImages)
     pull_requests: PullRequestSetting = Field(default_factory=PullRequestSetting)
+    history: HistorySetting = Field(default_factory=HistorySetting)
 
 
 class PipelineSetting(APIModel):

@@ -7,6 +7,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from translator.controller.shard import Shard
+
 PROVISION_DEADLINE_SECONDS = 600
 START_DEADLINE_SECONDS = 300
 
@@ -27,3 +29,8 @@ class ControllerConfig:
     engine_lost_seconds: float = PROVISION_DEADLINE_SECONDS  # engine unreachable while a run is Building
     start_deadline_seconds: float = START_DEADLINE_SECONDS  # a step's pod cannot start (bad image, no Secret)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    shard: Shard = field(default_factory=Shard)  # the namespaces this replica owns (--shard i/n)
+
+    def watched_namespaces(self) -> list[str] | None:
+        """The namespaces to watch one by one (those named and owned), or None: all, filtered by shard."""
+        return [n for n in self.namespaces if self.shard.owns(n)] if self.namespaces else None

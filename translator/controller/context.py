@@ -19,15 +19,17 @@ from typing import Any
 from translator.api.resources_types import (
     Condition,
     PipelineExecution,
+    PipelineExecutionSpec,
     PipelineExecutionStatus,
     PipelineSettingSpec,
     PipelineSpec,
+    parse_setting,
     select_setting,
 )
 from translator.api.states import ConditionType, State
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import Plan, build_plan
-from translator.controller import lifecycle
+from translator.controller import lifecycle, slim
 from translator.controller.admission import AdmissionQueue, Placement
 from translator.controller.cacheindex import CacheIndex
 from translator.controller.config import ControllerConfig
@@ -43,6 +45,7 @@ log = logging.getLogger("translator.controller")
 
 Clock = Callable[[], datetime]
 PLAN_CACHE_LIMIT = 5000
+MODEL_CACHE_LIMIT = 20000
 
 
 def key_of(obj: dict[str, Any]) -> tuple[str, str]:
@@ -81,18 +84,56 @@ class Shared:
     admission: AdmissionQueue
     cache_index: CacheIndex
     workflow_seen: dict[tuple[str, str], float] = field(default_factory=dict)  # for the status-sync lag
-    plans: dict[tuple[str, str, str], tuple[Placement, Plan]] = field(default_factory=dict)
+    plans: dict[tuple[str, str], tuple[str, Placement, Plan]] = field(default_factory=dict)  # by (ns, name): uid
+    models: dict[tuple[str, str, str], tuple[Any, Any]] = field(default_factory=dict)  # parsed(): (version, model)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_final: Callable[[str, dict[str, Any]], None] | None = None  # an execution became final (its engine run)
 
     def now(self) -> str:
         return lifecycle.rfc3339(self.clock())
 
     # ---------------------------------------------------------------- reading
 
+    def parsed(self, kind: str, obj: dict[str, Any], parse: Callable[[], Any]) -> Any:
+        """`parse()` of a cached object, once per version of it: the models are shared, never changed.
+
+        A spec is parsed again when its generation moves (a status write leaves it), a setting
+        whenever it is written."""
+        meta = obj.get("metadata") or {}
+        key = (kind, meta.get("namespace", ""), meta.get("name", ""))
+        version = (meta.get("uid"), meta.get("generation") if kind != "setting" else None,
+                   meta.get("resourceVersion") if kind == "setting" or meta.get("generation") is None else None)
+        with self.lock:
+            found = self.models.get(key)
+        if found is not None and found[0] == version:
+            return found[1]
+        value = parse()
+        with self.lock:
+            if len(self.models) > MODEL_CACHE_LIMIT:
+                self.models.clear()
+            self.models[key] = (version, value)
+        return value
+
+    def execution(self, obj: dict[str, Any]) -> PipelineExecution:
+        """The cached execution as a model; its spec (with the config snapshot) parsed once per generation."""
+        spec = self.parsed("execution", obj, lambda: PipelineExecutionSpec.model_validate(obj.get("spec")))
+        return PipelineExecution.model_validate({**obj, "spec": spec})
+
+    def pipeline_spec(self, pipeline: dict[str, Any]) -> PipelineSpec | None:
+        if not pipeline.get("spec"):
+            return None
+        spec: PipelineSpec = self.parsed("pipeline", pipeline, lambda: PipelineSpec.model_validate(pipeline["spec"]))
+        return spec
+
     def setting_for(self, namespace: str, pipeline: PipelineSpec | None) -> PipelineSettingSpec:
         settings = {s["metadata"]["name"]: s for s in self.settings.items(namespace)}
-        spec, _ = select_setting(pipeline or PipelineSpec(repository_url=""), settings)
-        return spec
+        wanted = pipeline.setting_name if pipeline and pipeline.setting_name else "default"
+        chosen = settings.get(wanted)
+        if chosen is None:
+            spec, _ = select_setting(pipeline or PipelineSpec(repository_url=""), settings)  # says what is missing
+            return spec
+        parsed: PipelineSettingSpec = self.parsed("setting", chosen, lambda: parse_setting(chosen))
+        return parsed
 
     def engine_name(self, namespace: str, pipeline: PipelineSpec | None) -> str:
         """The setting's `engine:` where it says one, else the operator's default engine."""
@@ -105,32 +146,34 @@ class Shared:
         """The execution's Pipeline (from the cache, {} when gone), its spec, and its setting."""
         ns = ex.metadata.namespace
         pipeline = self.pipelines.get(ns, ex.spec.pipeline_name) or {}
-        pspec = PipelineSpec.model_validate(pipeline["spec"]) if pipeline.get("spec") else None
+        pspec = self.pipeline_spec(pipeline)
         return pipeline, pspec, self.setting_for(ns, pspec)
 
     def plan(self, ex: PipelineExecution, setting: PipelineSettingSpec, where: Placement | None) -> Plan:
         """The execution's plan; `where=None` takes any cached plan (same stages and steps)."""
-        key = (ex.metadata.namespace, ex.metadata.name, ex.metadata.uid or "")
+        key, uid = (ex.metadata.namespace, ex.metadata.name), ex.metadata.uid or ""
         with self.lock:
             cached = self.plans.get(key)
-        if cached is not None and (where is None or cached[0] == where):
-            return cached[1]
+        if cached is not None and cached[0] == uid and (where is None or cached[1] == where):
+            return cached[2]
         assert ex.spec.pipeline_config is not None
         plan = build_plan(ex.spec.pipeline_config, context_of(ex, where or Placement()), setting)
         with self.lock:
             if len(self.plans) > PLAN_CACHE_LIMIT:
                 self.plans.clear()
-            self.plans[key] = (where or Placement(), plan)
+            self.plans[key] = (uid, where or Placement(), plan)
         return plan
 
     def cached_plan(self, ex: PipelineExecution) -> Plan | None:
         with self.lock:
-            cached = self.plans.get((ex.metadata.namespace, ex.metadata.name, ex.metadata.uid or ""))
-        return cached[1] if cached else None
+            cached = self.plans.get((ex.metadata.namespace, ex.metadata.name))
+        return cached[2] if cached and cached[0] == (ex.metadata.uid or "") else None
 
     def forget_plans(self, namespace: str, name: str) -> None:
         with self.lock:
-            self.plans = {k: v for k, v in self.plans.items() if k[:2] != (namespace, name)}
+            self.plans.pop((namespace, name), None)
+            for kind in ("execution",):
+                self.models.pop((kind, namespace, name), None)
 
     # ---------------------------------------------------------------- the cache and its indexes
 
@@ -151,6 +194,8 @@ class Shared:
         change = self.index.update(namespace, obj) if obj is not None else self.index.remove(namespace, name)
         if change.finished_now:  # its finish step runs once, whoever wrote the final status
             self.queue.add(("execution", namespace, name))
+            if self.on_final is not None and obj is not None:
+                self.on_final(namespace, obj)
         if change.freed_a_slot:
             self.wake_waiting(namespace)
 
@@ -165,8 +210,7 @@ class Shared:
 
     def store_pipeline(self, written: dict[str, Any] | None) -> None:
         if written is not None:
-            with self.pipelines.lock:
-                self.pipelines.cache[key_of(written)] = written
+            self.pipelines.store(written)
 
     # ---------------------------------------------------------------- the one status write
 
@@ -180,7 +224,7 @@ class Shared:
             current["status"] = wanted
             return current
 
-        reads = iter([{**obj}])
+        reads = iter([] if slim.is_compact(obj) else [{**obj}])  # a compact object is never written back
         written = update_with_retry(
             lambda: next(reads, None) or self.kube.get("pipelineexecutions", ns, name),
             change,

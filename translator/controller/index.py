@@ -31,6 +31,7 @@ class Entry:
     pipeline: str
     run: int
     order: Order
+    ended: str = ""  # when a finished run ended (history pruning by age)
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,11 @@ def entry_of(obj: dict[str, Any]) -> Entry:
         run = int(spec.get("run") or 0)
     except (TypeError, ValueError):
         run = 0
-    state = str((obj.get("status") or {}).get("executionState") or "") \
-        if isinstance(obj.get("status"), dict) else ""
+    status = obj["status"] if isinstance(obj.get("status"), dict) else {}
+    state = str(status.get("executionState") or "")
     return Entry(state=state, pipeline=str(spec.get("pipelineName") or ""), run=run,
-                 order=(str(meta.get("creationTimestamp") or ""), run, str(meta["name"])))
+                 order=(str(meta.get("creationTimestamp") or ""), run, str(meta["name"])),
+                 ended=str(status.get("ended") or "") if state in FINAL_STATES else "")
 
 
 class ExecutionIndex:
@@ -74,6 +76,7 @@ class ExecutionIndex:
         self._running: dict[str, set[str]] = {}
         self._waiting: dict[str, list[Order]] = {}
         self._runs: dict[Key, list[tuple[int, str]]] = {}  # (ns, pipeline) -> sorted (run, name)
+        self._counts: dict[str, int] = {}  # by state ("Waiting" for none yet)
 
     # ---------------------------------------------------------------- maintained from events
 
@@ -87,6 +90,7 @@ class ExecutionIndex:
             if old is not None:
                 self._forget(namespace, old)
             self._entries[key] = new
+            self._counts[new.state or "Waiting"] = self._counts.get(new.state or "Waiting", 0) + 1
             if new.state == RUNNING_STATE:
                 self._running.setdefault(namespace, set()).add(new.order[2])
             elif new.state in WAITING_STATES:
@@ -103,6 +107,7 @@ class ExecutionIndex:
 
     def _forget(self, namespace: str, old: Entry) -> None:
         name = old.order[2]
+        self._counts[old.state or "Waiting"] -= 1
         self._running.get(namespace, set()).discard(name)
         waiting = self._waiting.get(namespace, [])
         at = bisect.bisect_left(waiting, old.order)
@@ -158,6 +163,16 @@ class ExecutionIndex:
             runs = self._runs.get((namespace, pipeline))
             return runs[-1][1] if runs else None
 
+    def runs_of(self, namespace: str, pipeline: str) -> list[tuple[str, int, str, str]]:
+        """(name, run, state, ended) of each of the pipeline's executions, by run."""
+        with self._lock:
+            found = []
+            for run, name in self._runs.get((namespace, pipeline), []):
+                entry = self._entries.get((namespace, name))
+                if entry is not None:
+                    found.append((name, run, entry.state, entry.ended))
+            return found
+
     def previous_finished(self, namespace: str, pipeline: str, run: int) -> str | None:
         """The state of the pipeline's latest run before `run` that ended Success, Failed or Aborted."""
         with self._lock:
@@ -171,6 +186,11 @@ class ExecutionIndex:
                 if entry is not None and entry.state in NOTIFY_STATES:
                     return entry.state
             return None
+
+    def states(self) -> dict[str, int]:
+        """How many executions are in each state ("Waiting" for those with none yet)."""
+        with self._lock:
+            return {state: n for state, n in self._counts.items() if n}
 
     def __len__(self) -> int:
         with self._lock:

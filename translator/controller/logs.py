@@ -3,6 +3,8 @@ ended, with the stage and step as a header; a log that no longer exists says so.
 
 Where a finished step's log is read, in order: the log store (the key in the step's status,
 else the shared layout `log_prefix(...)/main.log`), then the engine (the pod's log on Argo,
+wfapi on Jenkins), as long as it still has it. An execution its history setting deleted is found
+by name in the archive index (`<namespace>/_index/<execution>.json`, controller/history.py).
 wfapi on Jenkins), as long as it still has it.
 
 Whatever is printed passes through `logs.masking` with the values of every Secret the step
@@ -11,6 +13,7 @@ could read (docs/security.md); a Secret the caller may not read is named in a no
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +21,11 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import PipelineExecution, PipelineSettingSpec, select_setting
+from translator.api.resources_types import PipelineExecution, PipelineSettingSpec, parse_setting, select_setting
 from translator.api.states import State
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import Plan, PlanStep, build_plan, log_prefix
+from translator.controller import history
 from translator.engines.argo import ArgoEngine
 from translator.engines.base import EngineError
 from translator.engines.jenkins import JenkinsEngine
@@ -129,7 +133,14 @@ class LogViewer:
 
     def stream(self, name: str, stage: str | None = None, step: int | None = None, *,
                follow: bool = False) -> Iterator[str]:
-        ex = self.execution(name)
+        try:
+            ex = self.execution(name)
+        except LogError:
+            archived = self.archived(name)
+            if archived is None:
+                raise
+            yield from self._from_index(*archived, stage, step)
+            return
         setting = self.setting(ex)
         plan = _plan(ex, setting)
         engine = self.engines.get(ex.status.engine_ref.engine if ex.status.engine_ref else "")
@@ -152,6 +163,46 @@ class LogViewer:
             log = self._finished(ex, plan, sel, store, engine) if sel.state.finished else \
                 self._live(ex, plan, sel, engine, follow)
             yield from masked(masker, log)
+
+    def archived(self, name: str) -> tuple[LogStore, dict[str, Any]] | None:
+        """A deleted execution's archive index (history pruning wrote it), from the namespace's log store."""
+        for obj in self.kube.list("pipelinesettings", self.namespace)["items"]:
+            store = self.store(parse_setting(obj))
+            if store is None:
+                continue
+            try:
+                text = b"".join(store.get(history.index_key(self.namespace, name)))
+            except LogStoreError as exc:
+                if exc.reason == "LogNotFound":
+                    continue
+                raise LogError(exc.message) from None
+            return store, json.loads(text)
+        return None
+
+    def _from_index(self, store: LogStore, entry: dict[str, Any], stage: str | None,
+                    step: int | None) -> Iterator[str]:
+        stages = entry.get("stages") or []
+        if stage is not None:
+            wanted = [int(stage)] if stage.isdigit() and int(stage) < len(stages) else [
+                i for i, s in enumerate(stages) if str(s.get("name", "")).lower() == stage.lower()]
+            if not wanted:
+                raise LogError(f"{entry.get('execution')} (deleted, archived) has no stage {stage!r}")
+        else:
+            wanted = list(range(len(stages)))
+        yield f"({entry.get('execution')}: run {entry.get('run')} of {entry.get('pipeline')}, {entry.get('state')}; " \
+              "the execution was deleted by its history setting, its logs are archived)\n"
+        for si in wanted:
+            steps = stages[si].get("steps") or []
+            for ti, found in enumerate(steps):
+                if step is not None and ti != step - 1:
+                    continue
+                yield f"==> stage {si} {stages[si].get('name', '')!r}, step {ti + 1}: {found.get('state', '')} <==\n"
+                key = found.get("log") or ""
+                try:
+                    for chunk in store.get(key) if key else iter(()):
+                        yield chunk.decode("utf-8", "replace")
+                except LogStoreError as exc:
+                    yield f"(no log: {exc.message})\n"
 
     def _finished(self, ex: PipelineExecution, plan: Plan, sel: Selected, store: LogStore | None,
                   engine: object) -> Iterator[str]:

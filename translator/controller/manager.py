@@ -18,6 +18,7 @@ from typing import Any
 
 from translator.api.config_types import PipelineConfig
 from translator.api.resources_types import API_VERSION, PipelineSettingSpec, PipelineSpec
+from translator.controller import slim
 from translator.controller.admission import AdmissionQueue, Placement
 from translator.controller.backoff import FailureLog, transient_reason
 from translator.controller.cacheindex import CacheIndex
@@ -26,7 +27,7 @@ from translator.controller.context import Clock, Shared, key_of
 from translator.controller.finish import FinishActions, pending
 from translator.controller.index import ExecutionIndex
 from translator.controller.informer import Informer
-from translator.controller.lifecycle import rfc3339
+from translator.controller.lifecycle import FINAL_STATES, rfc3339
 from translator.controller.metrics import Metrics
 from translator.controller.reconcilers import Reconciler
 from translator.controller.reconcilers.credential import CredentialReconciler
@@ -37,7 +38,7 @@ from translator.controller.resync import Resync
 from translator.controller.settings import MANAGED_LABEL, SETTING_LABEL, SETTING_NS_LABEL, SettingsReconciler
 from translator.controller.workqueue import WorkQueue
 from translator.engines.argo import ArgoEngine
-from translator.engines.argo_namespace import execution_of
+from translator.engines.argo_namespace import OWNER_ANNOTATION, execution_of
 from translator.engines.base import EngineRegistry
 from translator.engines.jenkins import JenkinsEngine
 from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, GROUP, VERSION, Kube
@@ -59,26 +60,33 @@ class Controller:
         self.clock = clock
         self.metrics = metrics or Metrics()
         kube.on_error = self.metrics.api_error
-        ns = self.config.namespaces or None
+        ns = self.config.watched_namespaces()
+        owned = None if self.config.shard.whole else self.config.shard.owns_object
+        by_ns = None if self.config.shard.whole else self.config.shard.owns
         self.queue = WorkQueue()
         self.executions = Informer(kube, plural="pipelineexecutions", group=GROUP, version=VERSION,
-                                   namespaces=ns, handler=self._on_execution)
+                                   namespaces=ns, handler=self._on_execution, keep=owned, slim=slim.execution,
+                                   owns_namespace=by_ns)
         self.workflows = Informer(kube, plural="workflows", group=ARGO_GROUP, version=ARGO_VERSION,
                                   namespaces=ns, label_selector="devops.cubepaas.io/execution",
-                                  handler=self._on_workflow)
-        self.pipelines = Informer(kube, plural="pipelines", group=GROUP, version=VERSION, namespaces=ns,
+                                  handler=self._on_workflow, keep=None if owned is None else self._owns_workflow,
+                                  owns_namespace=by_ns, owner_key=OWNER_ANNOTATION.encode(),
+                                  slim=self._slim_workflow)
+        self.pipelines = Informer(kube, plural="pipelines", group=GROUP, version=VERSION, namespaces=ns, keep=owned,
+                                  owns_namespace=by_ns,
                                   handler=lambda _k, o: self.queue.add(("pipeline", *key_of(o))))
         self.credentials = Informer(kube, plural="sourcecodecredentials", group=GROUP, version=VERSION,
-                                    namespaces=ns, handler=lambda _k, o: self.queue.add(("credential", *key_of(o))))
+                                    namespaces=ns, keep=owned,
+                                    handler=lambda _k, o: self.queue.add(("credential", *key_of(o))))
         self.cache_index = CacheIndex()
         self.inventories = Informer(kube, plural="cacheinventories", group=GROUP, version=VERSION,
                                     handler=self._on_inventory)
         self.settings = Informer(kube, plural="pipelinesettings", group=GROUP, version=VERSION, namespaces=ns,
-                                 handler=lambda _k, o: self.queue.add(("setting", *key_of(o))))
+                                 keep=owned, handler=lambda _k, o: self.queue.add(("setting", *key_of(o))))
         managed = f"{MANAGED_LABEL}=translator"
         self.managed = [
             Informer(kube, plural=p, group=g, version="v1", core_kind=k, label_selector=managed,
-                     handler=self._on_managed)
+                     handler=self._on_managed, keep=owned)
             for p, g, k in (("serviceaccounts", "", "service_account"), ("configmaps", "", "config_map"),
                             ("rolebindings", "rbac.authorization.k8s.io", "role_binding"))
         ]
@@ -86,14 +94,14 @@ class Controller:
                                            handler=lambda _k, _o: self._enqueue_all_settings())
         self.registry = registry or EngineRegistry()
         if "argo" not in self.registry.names():
-            self.registry.register(ArgoEngine(kube, workflows=self.workflows.get, listing=self.workflows.items))
+            self.registry.register(ArgoEngine(kube, workflows=self._whole_workflow, listing=self.workflows.items))
         if "jenkins" not in self.registry.names():
             self.registry.register(JenkinsEngine(kube))
         self.index = ExecutionIndex()
         self.shared = Shared(kube=kube, config=self.config, clock=clock, metrics=self.metrics, queue=self.queue,
                              registry=self.registry, executions=self.executions, pipelines=self.pipelines,
                              settings=self.settings, index=self.index, admission=AdmissionQueue(self.index),
-                             cache_index=self.cache_index)
+                             cache_index=self.cache_index, on_final=self._on_final)
         self.finish = FinishActions(self.shared)
         self.resync = Resync(self.index, self.queue, self.config.resync_seconds)
         self.deliverer = self.finish.deliverer
@@ -108,6 +116,8 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._api_failures = FailureLog(log, "reconciles (API server)")
+        self.watched = threading.Event()  # the caches are whole (or the wait for them gave up)
+        self.leading = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -115,12 +125,26 @@ class Controller:
         return [self.namespace_informer, self.settings, self.credentials, self.pipelines, self.inventories,
                 self.workflows, self.executions, *self.managed]
 
-    def start(self) -> Controller:
+    def watch(self) -> Controller:
+        """Start the informers and wait until their caches are whole: a warm standby does only this."""
+        if self.watched.is_set():
+            return self
         for inf in self.informers():
             inf.start()
         deadline = time.monotonic() + SYNC_WAIT_SECONDS
         for inf in self.informers():
-            inf.synced.wait(timeout=max(0.0, deadline - time.monotonic()))
+            while not inf.synced.wait(0.05) and not self._stop.is_set() and time.monotonic() < deadline:
+                pass
+        for key in list(self.workflows.cache):  # listed before their executions were indexed
+            self.workflows.reslim(*key)
+        if not self._stop.is_set():
+            self.metrics.caches_synced.set(1 if all(inf.synced.is_set() for inf in self.informers()) else 0)
+        self.watched.set()
+        return self
+
+    def lead(self) -> Controller:
+        """Start the workers: from now on this controller acts on what its caches hold."""
+        self.leading = True
         for i in range(self.config.workers):
             t = threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
             t.start()
@@ -129,14 +153,22 @@ class Controller:
         self.metrics.ready = True
         return self
 
+    def start(self) -> Controller:
+        return self.watch().lead()
+
     def stop(self) -> None:
         self._stop.set()
         self.metrics.ready = False
         self.resync.stop()
+        self.metrics.caches_synced.set(0)
         self.queue.shutdown()
         for inf in self.informers():
             inf.stop()
         self.finish.shutdown()
+
+    def states(self) -> dict[str, int]:
+        """Executions by state, from the index (a metrics scrape reads no cached object)."""
+        return self.index.states()
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -163,6 +195,7 @@ class Controller:
                 log.exception("reconcile failed", extra=context)
             finally:
                 self.metrics.reconcile_seconds.observe(time.perf_counter() - started)
+                self.metrics.reconciles.labels(kind=kind).inc()
                 self.metrics.queue_length.set(len(self.queue))
                 self.queue.done(key)
 
@@ -206,8 +239,33 @@ class Controller:
     def _on_workflow(self, kind: str, obj: dict[str, Any]) -> None:
         owner = execution_of(obj)  # an ownerReference, or the owner annotation in another namespace
         if owner is not None:
+            if self.index.state(*owner) in FINAL_STATES:
+                return  # its execution is over: nothing reads this Workflow again
             self.shared.workflow_seen.setdefault(owner, time.perf_counter())
             self.queue.add(("execution", *owner), urgent=True)
+
+    def _slim_workflow(self, obj: dict[str, Any]) -> slim.Cached:
+        """A Workflow whose execution is over is kept as its metadata: nothing reads the rest again."""
+        owner = execution_of(obj)
+        if owner is not None and self.index.state(*owner) in FINAL_STATES:
+            return slim.metadata_only(obj)
+        return slim.strip(obj)
+
+    def _whole_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The cached Workflow, unless only its metadata is kept (its run is over): then the engine reads it."""
+        found = self.workflows.get(namespace, name)
+        return None if found is None or slim.is_compact(found) else found
+
+    def _owns_workflow(self, obj: dict[str, Any]) -> bool:
+        """A Workflow belongs to the shard of its execution (it may run in another namespace)."""
+        owner = execution_of(obj)
+        return self.config.shard.owns(owner[0] if owner else obj["metadata"].get("namespace", ""))
+
+    def _on_final(self, namespace: str, obj: dict[str, Any]) -> None:
+        """An execution became final: its Workflow shrinks to its metadata."""
+        ref = (obj.get("status") or {}).get("engineRef") or {}
+        if ref.get("workflowName"):
+            self.workflows.reslim(ref.get("workflowNamespace") or namespace, ref["workflowName"])
 
     def _on_inventory(self, kind: str, obj: dict[str, Any]) -> None:
         self.cache_index.update(kind, obj)

@@ -16,6 +16,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.reconcile_seconds = Histogram("translator_reconcile_duration_seconds", "Time of one reconcile",
                                            registry=self.registry)
+        self.reconciles = Counter("translator_reconciles_total", "Reconciles by kind", ["kind"], registry=self.registry)
         self.sync_lag_seconds = Histogram(
             "translator_status_sync_lag_seconds", "Workflow change seen -> execution status written",
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10), registry=self.registry)
@@ -38,6 +39,8 @@ class Metrics:
                                           ["node"], registry=self.registry)
         self.notifications = Counter("translator_notifications_total", "Runs whose notifications were delivered "
                                      "(sent) or not (failed)", ["result"], registry=self.registry)
+        self.caches_synced = Gauge("translator_caches_synced", "1 once every informer cache is whole (also on a "
+                                   "standby, which keeps its caches warm)", registry=self.registry)
         self.ready = False
         self._states: Callable[[], dict[str, int]] | None = None
 

@@ -318,6 +318,17 @@ class JenkinsEngine:
                 return item.number if item is not None else None
             time.sleep(min(0.2, self.start_gap_seconds / 10))
 
+    def discard(self, execution: PipelineExecution, setting: PipelineSettingSpec) -> None:
+        """The execution is deleted (history pruning): its job goes too, builds and all."""
+        ref = execution.status.engine_ref
+        if ref is None or not ref.jenkins_job:
+            return
+        jenkins = self.client_for(execution.metadata.namespace, setting)
+        try:
+            jenkins.delete_job(ref.jenkins_job)
+        except JenkinsError as exc:
+            raise _engine_error(exc, "deleting the job", jenkins.url) from exc
+
     def withdraw(self, execution: PipelineExecution, plan: Plan) -> None:
         self.stop(execution, plan, "withdrawn: no node holding the cache could take it")
 

@@ -51,7 +51,7 @@ class ExecutionReconciler:
                 getattr(shared.registry.get(engine_name), "release", lambda _ns, _n: None)(namespace, name)
             return
         try:
-            ex = PipelineExecution.model_validate(obj)
+            ex = shared.execution(obj)
         except Exception as exc:
             status = PipelineExecutionStatus.model_validate(obj.get("status") or {}) \
                 if isinstance(obj.get("status"), dict) else PipelineExecutionStatus()
@@ -98,6 +98,16 @@ class ExecutionReconciler:
             if ex.status.execution_state is not State.QUEUEING:
                 shared.write_status(obj, ex.status.model_copy(update={"execution_state": State.QUEUEING}))
             return
+        try:
+            self._submit(obj, ex, pipeline, pspec, setting)
+        except BaseException:  # not admitted after all: a slot held by a failed attempt would be held forever
+            shared.admission.release(ns, name)
+            raise
+
+    def _submit(self, obj: dict[str, Any], ex: PipelineExecution, pipeline: dict[str, Any], pspec: Any,
+                setting: Any) -> None:
+        shared = self.shared
+        ns, name = ex.metadata.namespace, ex.metadata.name
         key = (ns, name)
         now = shared.now()
         status = ex.status.model_copy(deep=True)
@@ -187,7 +197,7 @@ class ExecutionReconciler:
         if status != ex.status:
             obj = shared.write_status(obj, status)
         if status.execution_state.finished:
-            self.finish.finished(PipelineExecution.model_validate(obj), obs)
+            self.finish.finished(shared.execution(obj), obs)
         else:
             self._poll_later(engine, ("execution", *key))
 

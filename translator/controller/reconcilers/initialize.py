@@ -89,13 +89,13 @@ def initialize(shared: Shared, finish: FinishActions, obj: dict[str, Any], ex: P
         spec_patch["repositoryUrl"] = pipeline["spec"]["repositoryUrl"]
     if spec_patch:
         obj = shared.kube.patch("pipelineexecutions", ns, name, {"spec": spec_patch})
-        ex = PipelineExecution.model_validate(obj)
+        ex = shared.execution(obj)
     assert ex.spec.pipeline_config is not None
     if not constraint_matches(ex.spec.pipeline_config.branch, ex.spec.branch or "master"):
         shared.fail(obj, status, ConditionType.INITIALIZED, "BranchNotMatched",
                     f"branch {ex.spec.branch!r} does not match the pipeline's `branch`", state=State.SKIPPED)
         return obj, None
-    setting = shared.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"]))
+    setting = shared.setting_for(ns, shared.pipeline_spec(pipeline))
     try:
         plan = shared.plan(ex, setting, None)
     except CompileError as exc:
@@ -106,4 +106,4 @@ def initialize(shared: Shared, finish: FinishActions, obj: dict[str, Any], ex: P
                                     message=f"run {ex.spec.run} of {ex.spec.pipeline_name}"), now=now)
     obj = shared.write_status(obj, status)
     finish.report(ns, ex.spec.pipeline_name)
-    return obj, PipelineExecution.model_validate(obj)
+    return obj, shared.execution(obj)

@@ -1,7 +1,8 @@
 """The Pipeline reconciler: its status roll-up (`last*` from its newest run, and the nodes its
 finished runs' cached steps ran on), its cron schedule, its repository webhook, and runs asked
 for with the `devops.cubepaas.io/run` annotation. The newest run comes from the execution
-index by pipeline, never a scan of the namespace's executions."""
+index by pipeline, never a scan of the namespace's executions. After the roll-up, the runs the
+setting's `history` no longer keeps are deleted (prune.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import CacheNode, PipelineSpec
+from translator.api.resources_types import CacheNode
 from translator.controller import providers, runs, triggers
 from translator.controller.context import Shared
 from translator.controller.finish import FinishActions
 from translator.controller.reconcilers.credential import provider_for
+from translator.controller.reconcilers.prune import prune
 from translator.kubeclient import update_with_retry
 
 log = logging.getLogger("translator.controller")
@@ -45,6 +47,7 @@ class PipelineReconciler:
             return
         self.roll_up(namespace, name, obj)
         obj = self._cached(namespace, name) or obj
+        prune(self.shared, namespace, name, self.shared.setting_for(namespace, self.shared.pipeline_spec(obj)))
         self.schedule(namespace, name, obj)
         obj = self._cached(namespace, name) or obj
         self.sync_webhook(namespace, name, obj)
@@ -57,7 +60,7 @@ class PipelineReconciler:
         newest_name = shared.index.newest(ns, pipeline_name)
         pending = self.finish.take_cache_nodes(ns, pipeline_name)
         newest = shared.executions.get(ns, newest_name) if newest_name else None
-        setting = shared.setting_for(ns, PipelineSpec.model_validate(pipeline["spec"]))
+        setting = shared.setting_for(ns, shared.pipeline_spec(pipeline))
 
         def change(current: dict[str, Any]) -> dict[str, Any] | None:
             status = current.setdefault("status", {})

@@ -208,6 +208,11 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 if sub == "log":
                     store.get(res, ns, name)  # 404 once the pod is gone, as the API server answers
+                    if one("follow") == "true":  # a live stream until the container ends (podlog.py)
+                        from tests.kube_double.podlog import follow
+
+                        follow(self, store, ns, name)
+                        return
                     self._send(200, store.logs.get((ns, name), ""), "text/plain")
                     return
                 if one("watch") in ("true", "1"):

@@ -27,3 +27,4 @@ class ControllerConfig:
     engine_lost_seconds: float = PROVISION_DEADLINE_SECONDS  # engine unreachable while a run is Building
     start_deadline_seconds: float = START_DEADLINE_SECONDS  # a step's pod cannot start (bad image, no Secret)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    ui_url: str = field(default_factory=lambda: os.environ.get("TRANSLATOR_UI_URL", ""))  # commit statuses link here

@@ -18,6 +18,7 @@ from typing import Any
 
 from translator.api.config_types import PipelineConfig
 from translator.api.resources_types import API_VERSION, PipelineSettingSpec, PipelineSpec
+from translator.controller import commit_status
 from translator.controller.admission import AdmissionQueue, Placement
 from translator.controller.backoff import FailureLog, transient_reason
 from translator.controller.cacheindex import CacheIndex
@@ -96,6 +97,10 @@ class Controller:
                              cache_index=self.cache_index)
         self.finish = FinishActions(self.shared)
         self.resync = Resync(self.index, self.queue, self.config.resync_seconds)
+        self.reporter = commit_status.Reporter(  # commit/PR statuses: decided here, sent off the workers
+            kube, ui_url=self.config.ui_url, identity=self.config.identity, clock=clock, pipeline=self.pipelines.get,
+            credential=self.credentials.get,
+            requeue=lambda ns, n, delay: self.queue.add_after(("execution", ns, n), delay))
         self.deliverer = self.finish.deliverer
         self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer, self.registry,
                                                       self.config.default_engine)
@@ -137,6 +142,7 @@ class Controller:
         for inf in self.informers():
             inf.stop()
         self.finish.shutdown()
+        self.reporter.stop()
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -149,6 +155,8 @@ class Controller:
                 reconciler = self.reconcilers.get(kind)
                 if reconciler is not None:
                     reconciler.reconcile(ns, name)
+                if kind == "execution":
+                    self.reporter.consider(self.executions.get(ns, name))
                 self.queue.forget(key)
                 self._api_failures.recovered()
             except Exception as exc:  # one bad object never stops the loop for the others

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from translator.controller.labels import stage_layout
+
 FINISHED = ("Success", "Failed", "Aborted", "Skipped")
 WAITING = ("", "Waiting", "Queueing")
 STATES = ("Waiting", "Queueing", "Building", "Success", "Failed", "Aborted", "Skipped")
@@ -54,36 +56,6 @@ def state_of(obj: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- the stage grid
-
-
-def step_label(step: dict[str, Any]) -> str:
-    """A short name for a step (Rancher's files give steps none): what it runs or makes."""
-    if "runScriptConfig" in step:
-        cfg = step["runScriptConfig"] or {}
-        first = next((line.strip() for line in str(cfg.get("shellScript") or "").splitlines() if line.strip()), "")
-        return f"{cfg.get('image', '')}: {first}"[:80] if first else str(cfg.get("image", "script"))
-    if "publishImageConfig" in step:
-        return f"Publish image {(step['publishImageConfig'] or {}).get('tag', '')}"
-    if "applyYamlConfig" in step:
-        return f"Apply YAML {(step['applyYamlConfig'] or {}).get('path') or 'content'}"
-    if "publishCatalogConfig" in step:
-        return f"Publish catalog {(step['publishCatalogConfig'] or {}).get('catalogTemplate', '')}"
-    if "applyAppConfig" in step:
-        return f"Apply app {(step['applyAppConfig'] or {}).get('name', '')}"
-    if "sourceCodeConfig" in step:
-        return "Clone"
-    return "step"
-
-
-def stage_layout(config: dict[str, Any] | None) -> list[tuple[str, list[str]]]:
-    """(stage name, step labels) as the run has them: Clone first unless the file starts with one."""
-    stages = [s for s in (config or {}).get("stages") or [] if isinstance(s, dict)]
-    layout = [(str(s.get("name", "")), [step_label(t) for t in s.get("steps") or [] if isinstance(t, dict)])
-              for s in stages]
-    first = (stages[0].get("steps") or [{}])[0] if stages and stages[0].get("steps") else {}
-    if not (isinstance(first, dict) and "sourceCodeConfig" in first):
-        layout.insert(0, ("Clone", ["Clone"]))
-    return layout
 
 
 @dataclass(frozen=True)

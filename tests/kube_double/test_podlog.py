@@ -1,0 +1,65 @@
+"""A followed pod log streams what the container writes until it exits, as kubelet serves it
+(tests/kube_double/podlog.py); the Argo simulator reports each step container's phase."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from kubernetes import client, config
+
+from tests.argo_sim import ArgoSimulator
+from tests.controller.harness import wait_for
+from tests.kube_double.server import KubeDouble
+
+
+def _pod(kube: KubeDouble, phase: str) -> None:
+    kube.store.create(kube.store.resource("", "pods"), "team", {
+        "metadata": {"name": "p"}, "spec": {"containers": [{"name": "main", "image": "x"}]},
+        "status": {"phase": phase}})
+
+
+def test_a_followed_pod_log_streams_until_the_container_exits() -> None:
+    with KubeDouble() as kube:
+        kube.create_namespace("team")
+        _pod(kube, "Running")
+        kube.store.logs[("team", "p")] = "one\n"
+        core = client.CoreV1Api(config.new_client_from_config(config_file=kube.kubeconfig))
+        resp = core.read_namespaced_pod_log("p", "team", container="main", follow=True, _preload_content=False)
+        got: list[tuple[float, str]] = []
+        reader = threading.Thread(target=lambda: got.extend((time.monotonic(), c.decode()) for c in resp.stream(1024)))
+        reader.start()
+        wait_for(lambda: got and got[0][1] == "one\n", 5, "what was written before")
+        with kube.store.lock:
+            kube.store.logs[("team", "p")] += "two\n"
+            kube.store.lock.notify_all()
+        wait_for(lambda: len(got) == 2 and got[1][1] == "two\n", 5, "a line written later, sent as it came")
+        assert reader.is_alive()  # the container runs: the stream stays open
+        kube.store.patch(kube.store.resource("", "pods"), "team", "p", {"status": {"phase": "Succeeded"}},
+                         "application/merge-patch+json", subresource="status")
+        reader.join(timeout=5)
+        assert not reader.is_alive() and "".join(t for _, t in got) == "one\ntwo\n"
+        # without follow the log is answered at once, as before
+        assert core.read_namespaced_pod_log("p", "team", container="main") == "one\ntwo\n"
+
+
+def test_the_simulator_reports_each_step_containers_phase() -> None:
+    with KubeDouble() as kube:
+        kube.create_namespace("team")
+        sim = ArgoSimulator(kube, step_seconds=0.1).start()
+        sim.paused.add("a")
+        try:
+            kube.store.create(kube.store.resource("argoproj.io", "workflows"), "team", {
+                "metadata": {"name": "wf"}, "spec": {"entrypoint": "main", "templates": [
+                    {"name": "main", "dag": {"tasks": [{"name": "a", "template": "t"}]}}, {"name": "t"}]}})
+            pods = kube.store.resource("", "pods")
+
+            def phase() -> str:
+                items, _ = kube.store.list(pods, "team")
+                return str((items[0].get("status") or {}).get("phase")) if items else ""
+
+            wait_for(lambda: phase() == "Running", 5, "the container running")
+            sim.paused.discard("a")
+            wait_for(lambda: phase() == "Succeeded", 5, "the container exited")
+        finally:
+            sim.stop()

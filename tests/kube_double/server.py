@@ -221,6 +221,12 @@ class _Handler(BaseHTTPRequestHandler):
                 if name:
                     self._send(200, store.get(res, ns, name))
                     return
+                if one("limit") or one("continue"):  # a list in pages (paging.py)
+                    from tests.kube_double.paging import page
+
+                    self._send(200, page(store, res, ns, one("labelSelector"), one("fieldSelector"), one("limit"),
+                                         one("continue")))
+                    return
                 items, rv = store.list(res, ns, one("labelSelector"), one("fieldSelector"))
                 self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List",
                                  "metadata": {"resourceVersion": str(rv)}, "items": items})

@@ -103,8 +103,8 @@ class SessionGuard:
                 headers = MutableHeaders(scope=message)
                 for key, value in HEADERS.items():
                     headers.setdefault(key, value)
-                if not path.startswith("/static/"):
-                    headers.setdefault("Cache-Control", "no-store")
+                headers.setdefault("Cache-Control", "public, max-age=86400" if path.startswith("/static/")
+                                   else "no-store")
             await send(message)
 
         if rejection is not None:
@@ -149,12 +149,22 @@ async def favicon(request: Request) -> Response:
     return Response(status_code=204)  # browsers ask on every page; without this they would meet the login redirect
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("translator")
+    except PackageNotFoundError:
+        return "dev"
+
+
 def build(config: UiConfig, base: client.Configuration, *,
           make_client: Callable[[client.Configuration, str], Any] = auth.user_client) -> Starlette:
     """The app; `base` is the API server's address and TLS settings (no credentials)."""
     templates = Environment(loader=PackageLoader("translator.ui", "templates"),
                             autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     templates.filters["short"] = lambda sha: str(sha)[:7]
+    templates.globals["version"] = _version()  # static URLs change with the package: cached for a day
     ui = Ui(config, Sessions(base, idle_seconds=config.idle_seconds, make_client=make_client), templates)
 
     @contextlib.asynccontextmanager

@@ -3,9 +3,10 @@
 A user's pages read from watches made with the user's own token (so RBAC decides what they
 hold): one `Informer` per resource and namespace — Pipelines, PipelineExecutions and
 PipelineSettings — started when a page of that namespace is first opened and shared by every
-page of the same session. A watch event wakes the subscriptions that care about the object;
-each SSE stream then renders its fragment from the cache and sends it when it changed. Renders
-are coalesced: a burst of events is one render.
+page of the same session. Executions are cached as summaries (what lists and histories show);
+a run with an open live page is kept whole from the watch's events. A watch event wakes the
+subscriptions that care about the object; each SSE stream then renders its fragment and sends
+it when it changed. Renders are coalesced: a burst of events is one render.
 
 Event stream format (text/event-stream): `event: <name>` then the HTML fragment as `data:`
 lines; a comment every 15 s keeps proxies from closing an idle stream.
@@ -14,6 +15,7 @@ lines; a comment every 15 s keeps proxies from closing an idle stream.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -40,6 +42,66 @@ class Subscription:
             pass
 
 
+LIST_PAGE = 500  # objects per list request: a namespace of 10,000 runs is read in bounded pieces
+SUMMARY = "_summary"  # marks a cached execution summary (never sent anywhere)
+SUMMARY_SPEC = ("pipelineName", "run", "branch", "commit", "event", "triggeredBy", "triggerUserName", "rerunOf")
+SUMMARY_STATUS = ("executionState", "started", "ended", "duration")
+
+
+def summary(obj: dict[str, Any]) -> dict[str, Any]:
+    """What lists, histories and queue positions read of an execution; run pages read the whole object."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    return {SUMMARY: True,
+            "metadata": {k: _share(meta[k]) for k in ("name", "namespace", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {k: _share(spec[k]) for k in SUMMARY_SPEC if k in spec} if isinstance(spec, dict) else {},
+            "status": {k: _share(status[k]) for k in SUMMARY_STATUS if k in status} if isinstance(status, dict)
+            else {}}
+
+
+def _share(value: Any) -> Any:
+    """One copy of a string many summaries repeat (namespace, pipeline, branch, state, user)."""
+    return sys.intern(value) if isinstance(value, str) and len(value) < 64 else value
+
+
+class PagedInformer(Informer):
+    """The controller's informer, listing in pages of LIST_PAGE and keeping executions as summaries:
+    a session watching a namespace of 10,000 runs holds a few MB. Handlers still get whole objects
+    from the watch, so an open run page follows every change of its run."""
+
+    def _list_fn(self, namespace: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        fn, args = super()._list_fn(namespace)
+
+        def paged(*a: Any, **kw: Any) -> Any:
+            if kw.get("watch"):
+                return fn(*a, **kw)
+            items: list[dict[str, Any]] = []
+            cont = ""
+            while True:
+                page = self._as_dict(fn(*a, **kw, limit=LIST_PAGE, **({"_continue": cont} if cont else {})))
+                items += [self._keep(self._as_dict(i)) for i in page.get("items") or []]
+                cont = (page.get("metadata") or {}).get("continue") or ""
+                if not cont:
+                    return {**page, "items": items}
+
+        return paged, args
+
+    def _keep(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if self.plural == "pipelineexecutions":
+            return summary(obj)
+        meta = obj.get("metadata")
+        if isinstance(meta, dict) and "managedFields" in meta:
+            return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+        return obj
+
+    def _dispatch(self, kind: str, obj: dict[str, Any]) -> None:
+        key = ((obj.get("metadata") or {}).get("namespace", ""), (obj.get("metadata") or {}).get("name", ""))
+        with self.lock:
+            if self.cache.get(key) is obj:
+                self.cache[key] = self._keep(obj)
+        super()._dispatch(kind, obj)
+
+
 class NamespaceWatch:
     """The informers of one namespace for one session: of the resources the user may list and watch."""
 
@@ -51,9 +113,9 @@ class NamespaceWatch:
         self.informers: dict[str, Informer] = {}
         for plural in self.PLURALS:
             if may("list", plural, namespace) and may("watch", plural, namespace):
-                self.informers[plural] = Informer(kube, plural=plural, group=GROUP, version=VERSION,
-                                                  namespaces=[namespace], handler=_relay(plural, on_change),
-                                                  watch_timeout=120)
+                self.informers[plural] = PagedInformer(kube, plural=plural, group=GROUP, version=VERSION,
+                                                       namespaces=[namespace], handler=_relay(plural, on_change),
+                                                       watch_timeout=120)
 
     def start(self) -> NamespaceWatch:
         for informer in self.informers.values():
@@ -71,12 +133,21 @@ class NamespaceWatch:
         return informer.items(self.namespace) if informer else []
 
     def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        """The cached object (for executions: its summary)."""
         informer = self.informers.get(plural)
         return informer.get(self.namespace, name) if informer else None
 
     def stop(self) -> None:
         for informer in self.informers.values():
             informer.stop()
+
+
+def _newer(kept: dict[str, Any] | None, seen: dict[str, Any]) -> dict[str, Any]:
+    """The later of two versions of one object, by resourceVersion."""
+    if kept is None:
+        return seen
+    a, b = str(kept["metadata"].get("resourceVersion", "")), str(seen["metadata"].get("resourceVersion", ""))
+    return kept if a.isdigit() and b.isdigit() and int(a) > int(b) else seen
 
 
 def _relay(plural: str, on_change: Callable[[str, dict[str, Any]], None]) -> Callable[[str, dict[str, Any]], None]:
@@ -90,6 +161,8 @@ class Watches:
         self.kube, self.may = kube, may
         self._namespaces: dict[str, NamespaceWatch] = {}
         self._subs: set[Subscription] = set()
+        self._open: dict[tuple[str, str], int] = {}  # runs with an open live page: kept whole
+        self._runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def namespace(self, namespace: str, *, timeout: float = 30.0) -> NamespaceWatch:
@@ -105,8 +178,41 @@ class Watches:
         watch.wait(timeout)
         return watch
 
+    def run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The whole execution: from the watch while a live page has it open, else read (user's token)."""
+        with self._lock:
+            kept = self._runs.get((namespace, name))
+        if kept is not None:
+            return kept
+        try:
+            obj: dict[str, Any] = self.kube.get("pipelineexecutions", namespace, name)
+        except Exception:  # 404, or 403: the page says which
+            return None
+        with self._lock:
+            if (namespace, name) in self._open:
+                obj = _newer(self._runs.get((namespace, name)), obj)
+                self._runs[(namespace, name)] = obj
+        return obj
+
+    def open_run(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._open[(namespace, name)] = self._open.get((namespace, name), 0) + 1
+
+    def close_run(self, namespace: str, name: str) -> None:
+        with self._lock:
+            left = self._open.get((namespace, name), 1) - 1
+            if left:
+                self._open[(namespace, name)] = left
+            else:
+                self._open.pop((namespace, name), None)
+                self._runs.pop((namespace, name), None)
+
     def _changed(self, plural: str, obj: dict[str, Any]) -> None:
         with self._lock:
+            if plural == "pipelineexecutions":
+                key = (obj["metadata"].get("namespace", ""), obj["metadata"].get("name", ""))
+                if key in self._open and not obj.get(SUMMARY):  # a relist's summary must not replace it
+                    self._runs[key] = _newer(self._runs.get(key), obj)
             subs = list(self._subs)
         for sub in subs:
             if sub.wants(plural, obj):
@@ -130,6 +236,7 @@ class Watches:
         with self._lock:
             watches, self._namespaces = list(self._namespaces.values()), {}
             self._subs.clear()
+            self._runs.clear()
         for w in watches:
             w.stop()
 
@@ -140,8 +247,12 @@ def sse_event(name: str, html: str) -> str:
 
 
 async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragment]], *,
-                 keepalive: float = 15.0, min_gap: float = 0.05) -> AsyncIterator[str]:
-    """The SSE body of one live page: its fragments now, then again whenever they change."""
+                 keepalive: float = 15.0, min_gap: float = 0.05,
+                 run: tuple[str, str] | None = None) -> AsyncIterator[str]:
+    """The SSE body of one live page: its fragments now, then again whenever they change. With `run`,
+    that execution is kept whole while the page is open."""
+    if run is not None:
+        watches.open_run(*run)
     sub = watches.subscribe(wants)
     sent: dict[str, str] = {}
     try:
@@ -159,3 +270,5 @@ async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragm
             await asyncio.sleep(min_gap)  # coalesce a burst of watch events into one render
     finally:
         watches.unsubscribe(sub)
+        if run is not None:
+            watches.close_run(*run)

@@ -227,7 +227,7 @@ def editor(request: Request) -> Response:
 
 def _run_context(ui: Any, session: Session, ns: str, name: str) -> dict[str, Any] | None:
     watch = namespace_watch(session, ns)
-    ex = watch.get("pipelineexecutions", name)
+    ex = watches_of(session).run(ns, name)
     if ex is None:
         return None
     pipeline_obj = watch.get("pipelines", (ex.get("spec") or {}).get("pipelineName", ""))
@@ -264,8 +264,8 @@ async def live_run(request: Request) -> Response:
         mine = watch.get("pipelineexecutions", name)  # a queued run's position moves with the others
         return mine is not None and views.state_of(mine) in views.WAITING
 
-    return StreamingResponse(stream(watches_of(session), wants, render), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return StreamingResponse(stream(watches_of(session), wants, render, run=(ns, name)),
+                             media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # ---------------------------------------------------------------------------- refusals

@@ -1,5 +1,6 @@
 """A followed pod log streams what the container writes until it exits, as kubelet serves it
-(tests/kube_double/podlog.py); the Argo simulator reports each step container's phase."""
+(tests/kube_double/podlog.py); the Argo simulator reports each step container's phase; lists come in
+pages (tests/kube_double/paging.py)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,33 @@ def test_the_simulator_reports_each_step_containers_phase() -> None:
             wait_for(lambda: phase() == "Succeeded", 5, "the container exited")
         finally:
             sim.stop()
+
+
+def test_a_list_comes_in_pages_with_a_continue_token_at_the_first_pages_version() -> None:
+    with KubeDouble() as kube:
+        kube.create_namespace("team")
+        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=kube.kubeconfig))
+        g, v = "devops.cubepaas.io", "v1alpha1"
+        for i in range(7):
+            custom.create_namespaced_custom_object(g, v, "team", "pipelines", {
+                "apiVersion": f"{g}/{v}", "kind": "Pipeline", "metadata": {"name": f"p{i}"},
+                "spec": {"repositoryUrl": "https://x"}})
+        first = custom.list_namespaced_custom_object(g, v, "team", "pipelines", limit=3)
+        assert [o["metadata"]["name"] for o in first["items"]] == ["p0", "p1", "p2"]
+        assert first["metadata"]["remainingItemCount"] == 4
+        rv = first["metadata"]["resourceVersion"]
+        custom.create_namespaced_custom_object(g, v, "team", "pipelines", {  # written between two pages
+            "apiVersion": f"{g}/{v}", "kind": "Pipeline", "metadata": {"name": "p9"}, "spec": {"repositoryUrl": "x"}})
+        names, token = [], first["metadata"]["continue"]
+        while token:
+            more = custom.list_namespaced_custom_object(g, v, "team", "pipelines", limit=3, _continue=token)
+            assert more["metadata"]["resourceVersion"] == rv  # every page: the first page's version
+            names += [o["metadata"]["name"] for o in more["items"]]
+            token = more["metadata"].get("continue")
+        assert names[:4] == ["p3", "p4", "p5", "p6"]
+        try:
+            custom.list_namespaced_custom_object(g, v, "team", "pipelines", limit=3, _continue="not-a-token")
+        except client.ApiException as exc:
+            assert exc.status == 400
+        else:
+            raise AssertionError("a malformed continue token was accepted")

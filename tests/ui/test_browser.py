@@ -143,6 +143,8 @@ def test_edit_a_config_see_the_error_at_its_line_and_save(world: UiWorld, page: 
     assert f"line {image_line + 1}" in warning.inner_text() and "did you mean `image`" in warning.inner_text()
     assert page.locator(f'#gutter mark.error[data-line="{image_line}"]').count() == 1
     assert page.locator(f'#gutter mark.warning[data-line="{image_line + 1}"]').count() == 1
+    mark, box = page.locator(f'#gutter mark[data-line="{image_line}"]').bounding_box(), editor.bounding_box()
+    assert abs(mark["y"] - (box["y"] + 6 + (image_line - 1) * 18)) < 3  # beside its line of text
     _shot(page, "editor.png", tmp_path)
     page.click("#save-button")  # refused: the file has errors, nothing is written
     wait_for(lambda: page.locator("#findings .finding.error").count() > 0, 5, "findings again")

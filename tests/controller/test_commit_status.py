@@ -77,10 +77,11 @@ def test_a_run_reports_pending_running_and_its_end_on_the_commit(provider: str, 
         system.sim.paused.add("ship")
         try:
             _run(system)
-            wait_for(lambda: _reported(system).get("reason") == "Running", 10, "running reported")
+            wait_for(lambda: statuses.posts and statuses.posts[-1].body["description"] == "Running", 20,
+                     "running reported")
             system.sim.paused.discard("ship")
             system.wait_state("web-1", "Success")
-            wait_for(lambda: _reported(system).get("status") == "True", 10, "the end reported")
+            wait_for(lambda: _reported(system).get("status") == "True", 20, "the end reported")
             assert "reported to" in _reported(system)["message"]
         finally:
             system.close()
@@ -99,23 +100,25 @@ def test_a_run_reports_pending_running_and_its_end_on_the_commit(provider: str, 
     assert str(final["description"]).startswith("Succeeded")
 
 
-def test_a_queued_run_is_pending_on_its_commit(statuses: StatusDouble) -> None:
+def test_a_queued_run_is_pending_on_its_commit_and_says_so(statuses: StatusDouble) -> None:
+    other = SHA.replace("4f", "5e")
+    statuses.commits["acme/web"].add(other)
     with KubeDouble() as kube:
-        system = _world(kube, statuses, "gitlab")
+        system = _world(kube, statuses, "github")
         system.sim.paused.add("ship")
         try:
             system.kube.patch("pipelinesettings", "team", "default", {"spec": {"executorQuota": 1}})
             _run(system, "web-1")
             system.wait_state("web-1", "Building")
-            _run(system, "web-2", commit=SHA.replace("4f", "5e"))  # another commit, queued behind web-1
-            statuses.commits["grp/sub/web"].add(SHA.replace("4f", "5e"))
+            _run(system, "web-2", commit=other)  # another commit, queued behind web-1
             system.wait_state("web-2", "Queueing")
-            wait_for(lambda: _reported(system, "web-2").get("reason") == "Pending", 10, "pending reported")
+            wait_for(lambda: [p for p in statuses.posts if p.sha == other
+                              and p.body["description"] == "Queued behind other runs"], 10, "queued reported")
         finally:
             system.close()
-    queued = [p for p in statuses.posts if p.sha != SHA]
-    assert _states(queued) == ["pending"] and queued[0].body["description"] == "Queued behind other runs"
-    assert queued[0].body["name"] == "translator/web" and queued[0].body["ref"] == "main"
+    queued = [p for p in statuses.posts if p.sha == other]
+    assert {p.body["state"] for p in queued} == {"pending"} and queued[-1].body["context"] == "translator/web"
+    assert queued[-1].body["description"] == "Queued behind other runs"
 
 
 def test_a_failed_run_says_where_it_failed(statuses: StatusDouble) -> None:
@@ -185,7 +188,8 @@ def test_a_restart_between_the_runs_end_and_its_report_reports_once(statuses: St
         system.sim.paused.add("ship")
         try:
             _run(system)
-            wait_for(lambda: _reported(system).get("reason") == "Running", 10, "running reported")
+            wait_for(lambda: statuses.posts and statuses.posts[-1].body["description"] == "Running", 20,
+                     "running reported")
             system.stop_controller()  # the controller is gone when the run ends
             system.sim.paused.discard("ship")
             wait_for(lambda: (system.workflows()[0].get("status") or {}).get("phase") == "Succeeded", 10, "Argo done")

@@ -20,10 +20,11 @@ The APIs, as each provider documents them:
   "Updating build status for commits"). Bitbucket needs a `url`: without a UI URL the link is
   the commit's own page.
 
-Condition `Reported` (stored format): `Unknown`/`Pending` or `Running` once that was reported;
-`Unknown`/`Reporting` while the final report is claimed ("claimed by <identity>"); `True`/
-`Reported` when it was accepted; `False` with the provider's refusal as reason (`Forbidden`,
-`NotFound`, `Unreachable`, `NoCredential`, ...) while it is retried with backoff. The final
+Condition `Reported` (stored format): `Unknown`/`Reporting` while the final report is claimed
+("claimed by <identity>"); `True`/`Reported` when it was accepted; `False` with the provider's
+refusal as reason (`Forbidden`, `NotFound`, `Unreachable`, `NoCredential`, ...) while a report is
+retried with backoff. Pending and running reports are remembered by the controller that made
+them (a new leader says them again, which the providers take as the same status). The final
 report is claimed with a resourceVersion-guarded write like notifications: only the writer that
 wins sends, so a run gets one final report across controller restarts; a claim left by a
 controller that died before recording the answer is taken over after `claim_timeout` (the
@@ -227,6 +228,7 @@ class Reporter:
         self._inflight: set[tuple[str, str]] = set()
         self._attempts: dict[tuple[str, str, str], int] = {}
         self._not_before: dict[tuple[str, str], float] = {}
+        self._said: dict[tuple[str, str], tuple[str, str]] = {}  # what this controller reported, while the cache lags
 
     # ------------------------------------------------------------------ deciding (no request)
 
@@ -252,7 +254,7 @@ class Reporter:
         if cond.get("status") == "True":
             return None  # the final report was accepted
         if report.phase != "Final":
-            if cond.get("reason") in ("Reporting", "Running") or cond.get("reason") == report.phase:
+            if cond.get("reason") == "Reporting":
                 return None
         elif cond.get("reason") == "Reporting" and cond.get("message") != f"claimed by {self.identity}":
             claimed = _parse(str(cond.get("lastUpdateTime") or ""))
@@ -268,7 +270,7 @@ class Reporter:
             return
         report = self.due(obj)
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        if report is None or self._exhausted(*key, report):
+        if report is None or self._exhausted(*key, report) or self._said.get(key) == (report.phase, report.description):
             return
         with self._lock:
             if key in self._inflight or self._not_before.get(key, 0.0) > time.monotonic():
@@ -309,7 +311,8 @@ class Reporter:
             for _ in range(3):  # pending, running, final at most
                 obj = self.kube.get("pipelineexecutions", ns, name)
                 report = self.due(obj)
-                if report is None or self._exhausted(ns, name, report):
+                if report is None or self._exhausted(ns, name, report) or \
+                        self._said.get(key) == (report.phase, report.description):
                     return
                 if report.phase == "Final":  # only the writer that wins the claim sends
                     claim = Condition(type=ConditionType.REPORTED, status="Unknown", reason="Reporting",
@@ -320,8 +323,9 @@ class Reporter:
                 source = self._source(obj)
                 if source is None or not self._post(obj, *source, report):
                     return
-        except Exception:  # never the run's problem: logged, retried on the next reconcile
-            log.exception("commit status not reported", extra={"execution": name, "namespace": ns})
+        except Exception as exc:  # never the run's problem: logged, retried on the next reconcile
+            log.warning("commit status not reported: %s", type(exc).__name__, extra={"execution": name,
+                                                                                     "namespace": ns})
         finally:
             with self._lock:
                 self._inflight.discard(key)
@@ -360,7 +364,8 @@ class Reporter:
             limit = FINAL_ATTEMPTS if report.phase == "Final" else INTERIM_ATTEMPTS
             self._record(ns, name, Condition(type=ConditionType.REPORTED, status="False", reason=reason,
                                              message=f"{report.state} not reported ({where or kind}), attempt "
-                                                     f"{attempts} of {limit}: {message}"[:1000]))
+                                                     f"{attempts} of {limit}: {message}"[:1000]),
+                         only_if=lambda current: report.phase == "Final" or not _final_started(current))
             if attempts < limit:
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1))
                 with self._lock:
@@ -371,12 +376,15 @@ class Reporter:
         with self._lock:
             self._attempts.pop(attempt_key, None)
             self._not_before.pop((ns, name), None)
-        final = report.phase == "Final"
-        self._record(ns, name, Condition(
-            type=ConditionType.REPORTED, status="True" if final else "Unknown",
-            reason="Reported" if final else report.phase,
-            message=f"{report.state} reported to {where} (translator/{spec.get('pipelineName', '')})"),
-            only_if=lambda current: final or not _final_started(current))
+            if len(self._said) > 100_000:
+                self._said.clear()
+            self._said[(ns, name)] = (report.phase, report.description)
+        if report.phase == "Final":  # pending and running are remembered here only: the controller's own
+            # status writes during the run would race with a condition written beside them
+            self._record(ns, name, Condition(
+                type=ConditionType.REPORTED, status="True", reason="Reported",
+                message=f"{report.state} reported to {where} (translator/{spec.get('pipelineName', '')}): "
+                        f"{report.description}"[:1000]))
         return True
 
 

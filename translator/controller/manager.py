@@ -126,6 +126,8 @@ class Controller:
         deadline = time.monotonic() + SYNC_WAIT_SECONDS
         for inf in self.informers():
             inf.synced.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for obj in self.executions.items():  # reports due from before a restart, now that pipelines are known
+            self.reporter.consider(obj)
         for i in range(self.config.workers):
             t = threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
             t.start()
@@ -210,6 +212,7 @@ class Controller:
             run = 0
         if pending(current, lambda: self.index.previous_finished(ns, str(spec.get("pipelineName") or ""), run)):
             self.queue.add(("execution", ns, name))  # finished is finished: a settled run is not even queued
+        self.reporter.consider(current)  # a commit status due (decided from the caches) goes out off the workers
 
     def _on_workflow(self, kind: str, obj: dict[str, Any]) -> None:
         owner = execution_of(obj)  # an ownerReference, or the owner annotation in another namespace

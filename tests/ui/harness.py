@@ -14,7 +14,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -114,11 +113,3 @@ class UiWorld:
     def ui_requests(self) -> list[tuple[str, str, str, str, str, str, bool]]:
         """What the UI asked the API server, as the double's authorizer saw it (not the admin's calls)."""
         return [d for d in self.auth.decisions if d[0] != "system:admin"]
-
-
-def wait_until(predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
-    return wait_for(predicate, timeout, what)
-
-
-def sleep(seconds: float) -> None:
-    time.sleep(seconds)

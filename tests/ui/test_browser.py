@@ -11,14 +11,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.controller.harness import wait_for
 from tests.ui.conftest import login
 from tests.ui.harness import UiWorld
 
 ROOT = Path(__file__).resolve().parents[2]
-FAIL_SHIP = {"config": None}
 
 
 def _shot(page: Any, name: str, tmp_path: Path) -> None:
@@ -204,8 +201,8 @@ def test_a_viewer_sees_runs_but_has_no_buttons_and_the_api_refuses_them(world: U
     _no_js_errors(page)
 
 
-@pytest.mark.parametrize("who", ["alice-token"])
-def test_no_token_in_urls_pages_or_storage(world: UiWorld, page: Any, who: str) -> None:
+def test_no_token_in_urls_pages_or_storage(world: UiWorld, page: Any) -> None:
+    who = "alice-token"
     world.system.apply_pipeline("web")
     seen: list[str] = []
     page.on("request", lambda req: seen.append(req.url))

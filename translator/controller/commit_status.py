@@ -35,6 +35,7 @@ Reports go out from a small thread pool: a slow provider never holds a reconcile
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import threading
@@ -188,11 +189,7 @@ def post(target: Target, sha: str, *, context: str, report: Report, url: str, re
 
 def context_key(context: str) -> str:
     """Bitbucket keys are short identifiers: the context itself when it is short enough."""
-    if len(context) <= 40:
-        return context
-    import hashlib
-
-    return f"{context[:31]}-{hashlib.sha256(context.encode()).hexdigest()[:8]}"
+    return context if len(context) <= 40 else f"{context[:31]}-{hashlib.sha256(context.encode()).hexdigest()[:8]}"
 
 
 def refusal(exc: BaseException) -> tuple[str, str]:

@@ -94,6 +94,7 @@ class Session:
     namespaces: tuple[str, ...] = ()  # typed at login: where to look when namespaces cannot be listed
     last_used: float = field(default_factory=time.monotonic)
     watches: Any = None  # live.Watches, made on first use
+    namespaces_seen: tuple[float, list[str]] | None = None  # (when, readable namespaces), briefly remembered
     _access: dict[tuple[str, str, str, str], tuple[float, bool]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

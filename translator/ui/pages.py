@@ -48,7 +48,7 @@ def namespace_watch(session: Session, ns: str) -> NamespaceWatch:
 def readable_namespaces(ui: Any, session: Session) -> list[str]:
     """Namespaces whose Pipelines the user may list: all namespaces when the user may list them,
     else those the UI was configured with and those typed at login."""
-    memo = getattr(session, "_namespaces_memo", None)
+    memo = session.namespaces_seen
     if memo and time.monotonic() - memo[0] < NAMESPACES_TTL:
         return list(memo[1])
     candidates = set(ui.config.namespaces) | set(session.namespaces)
@@ -59,7 +59,7 @@ def readable_namespaces(ui: Any, session: Session) -> list[str]:
         except client.ApiException:
             pass
     names = sorted(ns for ns in candidates if session.may("list", "pipelines", ns))
-    session._namespaces_memo = (time.monotonic(), names)  # type: ignore[attr-defined]
+    session.namespaces_seen = (time.monotonic(), names)
     return names
 
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from tests.kube_double.store import ApiError, Resource, Store, label_matcher
+from tests.kube_double.errors import ApiError
+from tests.kube_double.selectors import label_matcher
+from tests.kube_double.store import Resource, Store
 
 RBAC = "rbac.authorization.k8s.io"
 ANONYMOUS = "system:anonymous"
@@ -66,11 +68,9 @@ class Forbidden(ApiError):
             text = f'{qualified} "{attrs.name}" is forbidden: {message}'
         else:
             text = f"{qualified} is forbidden: {message}"
-        super().__init__(403, "Forbidden", text)
-        self.details = {"group": attrs.group, "kind": attrs.resource, **({"name": attrs.name} if attrs.name else {})}
-
-    def status(self) -> dict[str, Any]:
-        return {**super().status(), "details": self.details}
+        # apierrors.NewForbidden: StatusDetails{Group, Kind: the resource, Name}, empty ones left out
+        details = {k: v for k, v in (("name", attrs.name), ("group", attrs.group), ("kind", attrs.resource)) if v}
+        super().__init__(403, "Forbidden", text, details)
 
 
 def _forbidden_message(attrs: Attributes) -> str:
@@ -296,16 +296,15 @@ class Auth:
                                                                       "selfsubjectrulesreviews"],
                  "verbs": ["create"]},
                 {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}]},
-            {"metadata": {"name": "view"}, "aggregationRule": {"clusterRoleSelectors": [
-                {"matchLabels": {f"{agg}view": "true"}}]}, "rules": []},
-            {"metadata": {"name": "edit"}, "aggregationRule": {"clusterRoleSelectors": [
-                {"matchLabels": {f"{agg}edit": "true"}}]}, "rules": []},
-            {"metadata": {"name": "system:aggregate-to-view", "labels": {
-                f"{agg}admin": "true", f"{agg}edit": "true", f"{agg}view": "true"}}, "rules": [
+            # `view` is aggregated into `edit`, and `edit` into `admin`, by these labels on the roles themselves
+            {"metadata": {"name": "view", "labels": {f"{agg}edit": "true"}}, "aggregationRule": {
+                "clusterRoleSelectors": [{"matchLabels": {f"{agg}view": "true"}}]}, "rules": []},
+            {"metadata": {"name": "edit", "labels": {f"{agg}admin": "true"}}, "aggregationRule": {
+                "clusterRoleSelectors": [{"matchLabels": {f"{agg}edit": "true"}}]}, "rules": []},
+            {"metadata": {"name": "system:aggregate-to-view", "labels": {f"{agg}view": "true"}}, "rules": [
                 {"apiGroups": [""], "resources": ["pods", "pods/log", "pods/status", "configmaps", "services"],
                  "verbs": ["get", "list", "watch"]}]},
-            {"metadata": {"name": "system:aggregate-to-edit", "labels": {f"{agg}admin": "true", f"{agg}edit": "true"}},
-             "rules": [
+            {"metadata": {"name": "system:aggregate-to-edit", "labels": {f"{agg}edit": "true"}}, "rules": [
                 {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete", "deletecollection",
                                                                          "get", "list", "patch", "update", "watch"]},
                 {"apiGroups": [""], "resources": ["pods", "configmaps", "services"],

@@ -181,6 +181,7 @@ def test_an_aggregated_cluster_role_has_the_rules_its_selectors_pick(double: tup
     alice = _api(kube, "alice-token")
     assert client.CustomObjectsApi(alice).list_namespaced_custom_object(G, V, "team", "pipelines")["items"] == []
     client.CoreV1Api(alice).list_namespaced_secret("team")  # from the bootstrap system:aggregate-to-edit
+    client.CoreV1Api(alice).list_namespaced_pod("team")  # system:aggregate-to-view, through `view` (in `edit`)
     with pytest.raises(client.ApiException):
         client.CoreV1Api(alice).list_namespaced_secret("other")
 

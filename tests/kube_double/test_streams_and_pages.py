@@ -1,6 +1,5 @@
 """A followed pod log streams what the container writes until it exits, as kubelet serves it
-(tests/kube_double/podlog.py); the Argo simulator reports each step container's phase; lists come in
-pages (tests/kube_double/paging.py)."""
+(tests/kube_double/podlog.py); lists come in pages (tests/kube_double/paging.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import time
 
 from kubernetes import client, config
 
-from tests.argo_sim import ArgoSimulator
 from tests.controller.harness import wait_for
 from tests.kube_double.server import KubeDouble
 
@@ -42,28 +40,6 @@ def test_a_followed_pod_log_streams_until_the_container_exits() -> None:
         assert not reader.is_alive() and "".join(t for _, t in got) == "one\ntwo\n"
         # without follow the log is answered at once, as before
         assert core.read_namespaced_pod_log("p", "team", container="main") == "one\ntwo\n"
-
-
-def test_the_simulator_reports_each_step_containers_phase() -> None:
-    with KubeDouble() as kube:
-        kube.create_namespace("team")
-        sim = ArgoSimulator(kube, step_seconds=0.1).start()
-        sim.paused.add("a")
-        try:
-            kube.store.create(kube.store.resource("argoproj.io", "workflows"), "team", {
-                "metadata": {"name": "wf"}, "spec": {"entrypoint": "main", "templates": [
-                    {"name": "main", "dag": {"tasks": [{"name": "a", "template": "t"}]}}, {"name": "t"}]}})
-            pods = kube.store.resource("", "pods")
-
-            def phase() -> str:
-                items, _ = kube.store.list(pods, "team")
-                return str((items[0].get("status") or {}).get("phase")) if items else ""
-
-            wait_for(lambda: phase() == "Running", 5, "the container running")
-            sim.paused.discard("a")
-            wait_for(lambda: phase() == "Succeeded", 5, "the container exited")
-        finally:
-            sim.stop()
 
 
 def test_a_list_comes_in_pages_with_a_continue_token_at_the_first_pages_version() -> None:

@@ -3,7 +3,8 @@ the Argo simulator, and `translator ui`'s app served by uvicorn on loopback.
 
 Users (bearer tokens) and what Kubernetes lets them do in namespace `team`:
 - `alice-token` (alice): the namespace `edit` ClusterRole, which the chart's aggregated
-  ClusterRoles (charts/translator/templates/ui-rbac.yaml, rendered by helm) extend to pipelines;
+  ClusterRoles (charts/translator/templates/user-roles.yaml, rendered by helm) extend to our
+  resources, and Argo's own (its install's argo-aggregate-to-view) to Workflows;
 - `viewer-token` (vera): `view`;
 - `nobody-token` (nobody): nothing but what every authenticated user has.
 The controller's and the simulator's token is the double's administrator.
@@ -38,8 +39,16 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 def chart_user_roles() -> tuple[dict[str, Any], ...]:
     """The aggregated ClusterRoles the chart installs for users, as helm renders them."""
     out = subprocess.run([str(fetch()), "template", "t", str(ROOT / "charts" / "translator"),
-                          "--show-only", "templates/ui-rbac.yaml"], check=True, capture_output=True, text=True).stdout
+                          "--show-only", "templates/user-roles.yaml"], check=True, capture_output=True,
+                         text=True).stdout
     return tuple(d for d in yaml.safe_load_all(out) if d)
+
+
+# argo-workflows v3.7.18 manifests/cluster-install-no-crds/workflow-controller-rbac/workflow-aggregate-roles.yaml
+ARGO_VIEW = {"metadata": {"name": "argo-aggregate-to-view",
+                          "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+             "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows", "workflowtaskresults"],
+                        "verbs": ["get", "list", "watch"]}]}
 
 
 class UiServer:
@@ -84,7 +93,7 @@ class UiWorld:
         self.system = System(double, **sim)
         double.create_namespace("other")
         rbac = client.RbacAuthorizationV1Api(self.system.kube.api_client)
-        for role in chart_user_roles():
+        for role in (*chart_user_roles(), ARGO_VIEW):
             self.system.kube.call(rbac.create_cluster_role, role)
         for token, (user, role) in USERS.items():
             self.auth.add_token(token, user)

@@ -34,6 +34,18 @@ def _state(page: Any, stage: int, step: int) -> str:
     return str(_step(page, stage, step).get_attribute("data-state"))
 
 
+RUN_URL = re.compile(r"/ns/team/runs/(web-run-[a-z0-9]+)$")
+
+
+def _start_run(page: Any) -> str:
+    """Press Run on the pipeline page; the run's name (the controller numbers it) from the page it opens."""
+    page.click("#run-button")
+    page.wait_for_url(RUN_URL)
+    match = RUN_URL.search(page.url)
+    assert match is not None
+    return match.group(1)
+
+
 def _no_js_errors(page: Any) -> None:
     assert page.js_errors == [], page.js_errors  # a CSP violation or script error shows here
 
@@ -46,12 +58,11 @@ def test_start_a_run_and_watch_its_steps_turn_green_without_a_reload(world: UiWo
     assert "https://git.example.com/web.git" in row.inner_text() and "push" in row.inner_text()
     row.locator("a").first.click()
     page.wait_for_url(re.compile(r"/ns/team/pipelines/web$"))
-    page.click("#run-button")
-    page.wait_for_url(re.compile(r"/ns/team/runs/web-1$"))
+    name = _start_run(page)
     page.evaluate("window.__samePage = true")
     wait_for(lambda: _state(page, 0, 1) == "Building", 10, "the clone step to run")
     assert [_state(page, s, t) for s, t in ((1, 1), (1, 2), (2, 1))] == ["Waiting"] * 3
-    assert page.locator("#engine-link").get_attribute("href") == "https://argo.example.com/workflows/team/web-1"
+    assert page.locator("#engine-link").get_attribute("href") == f"https://argo.example.com/workflows/team/{name}"
     world.system.sim.paused.discard("clone")
     wait_for(lambda: _state(page, 1, 1) == "Success" and _state(page, 1, 2) == "Success", 10, "Build to succeed")
     assert _state(page, 2, 1) == "Building"
@@ -59,7 +70,8 @@ def test_start_a_run_and_watch_its_steps_turn_green_without_a_reload(world: UiWo
     wait_for(lambda: page.inner_text("#run-state") == "Success", 10, "the run to succeed")
     assert _state(page, 2, 1) == "Success"
     assert page.evaluate("window.__samePage") is True  # updated in place, never reloaded
-    assert world.system.execution("web-1")["spec"]["triggerUserName"] == "alice"
+    assert world.system.execution(name)["spec"]["triggerUserName"] == "alice"
+    assert page.inner_text("h1").startswith("web #1")  # numbered by the controller
     page.goto(world.url + "/")
     assert "Success" in page.locator('[data-pipeline="web"]').inner_text()
     _no_js_errors(page)
@@ -70,15 +82,14 @@ def test_a_running_steps_log_streams_live_then_ends(world: UiWorld, page: Any) -
     world.system.sim.paused.add("build-1")
     login(page, world, "alice-token")
     page.goto(world.url + "/ns/team/pipelines/web")
-    page.click("#run-button")
-    page.wait_for_url(re.compile(r"/runs/web-1$"))
+    name = _start_run(page)
     wait_for(lambda: _state(page, 1, 1) == "Building", 10, "build-1 to run")
     _step(page, 1, 1).click()
     log = page.locator("#log-text")
-    wait_for(lambda: "step build-1 of web-1" in log.inner_text(), 10, "the log so far")
-    world.system.sim.write_log("team", "web-1", "build-1", "compiling module one\n")
+    wait_for(lambda: f"step build-1 of {name}" in log.inner_text(), 10, "the log so far")
+    world.system.sim.write_log("team", name, "build-1", "compiling module one\n")
     wait_for(lambda: "compiling module one" in log.inner_text(), 5, "a new line, streamed")
-    world.system.sim.write_log("team", "web-1", "build-1", "compiling module two\n")
+    world.system.sim.write_log("team", name, "build-1", "compiling module two\n")
     wait_for(lambda: "compiling module two" in log.inner_text(), 5, "another line")
     assert page.locator("#log-end").inner_text() == ""  # still running: the stream stays open
     world.system.sim.paused.discard("build-1")
@@ -92,8 +103,7 @@ def test_stop_a_run(world: UiWorld, page: Any) -> None:
     world.system.sim.paused.add("build-1")
     login(page, world, "alice-token")
     page.goto(world.url + "/ns/team/pipelines/web")
-    page.click("#run-button")
-    page.wait_for_url(re.compile(r"/runs/web-1$"))
+    _start_run(page)
     wait_for(lambda: _state(page, 1, 1) == "Building", 10, "build-1 to run")
     page.click("#stop-button")
     wait_for(lambda: page.inner_text("#run-state") == "Aborted", 10, "the run to stop")
@@ -104,21 +114,23 @@ def test_stop_a_run(world: UiWorld, page: Any) -> None:
 
 
 def test_rerun_from_failed_reuses_what_succeeded(world: UiWorld, page: Any, tmp_path: Path) -> None:
-    world.system.sim.outcome = lambda wf, task: "Failed" if (wf, task) == ("web-1", "ship") else "Succeeded"
+    first: list[str] = []
+    world.system.sim.outcome = lambda wf, task: "Failed" if [wf] == first and task == "ship" else "Succeeded"
+    world.system.sim.paused.add("ship")
     world.system.apply_pipeline("web")
     login(page, world, "alice-token")
     page.goto(world.url + "/ns/team/pipelines/web")
-    page.click("#run-button")
-    page.wait_for_url(re.compile(r"/runs/web-1$"))
+    first.append(_start_run(page))
+    world.system.sim.paused.discard("ship")
     wait_for(lambda: page.inner_text("#run-state") == "Failed", 15, "the run to fail")
     assert "Run: stage 'Ship' step 1 failed" in page.inner_text("#run")
     _shot(page, "run-page.png", tmp_path)
     page.click("#rerun-failed-button")
-    page.wait_for_url(re.compile(r"/runs/web-2$"))
+    page.wait_for_url(lambda url: RUN_URL.search(url) is not None and not url.endswith(first[0]))
     wait_for(lambda: page.inner_text("#run-state") == "Success", 15, "the rerun to succeed")
     assert _state(page, 1, 1) == "Skipped" and "reused from run 1" in _step(page, 1, 1).inner_text()
     assert _state(page, 2, 1) == "Success"
-    assert "rerun of web-1" in page.inner_text("#run")
+    assert f"rerun of {first[0]}" in page.inner_text("#run") and page.inner_text("h1").startswith("web #2")
     _no_js_errors(page)
 
 
@@ -185,19 +197,19 @@ def test_a_viewer_sees_runs_but_has_no_buttons_and_the_api_refuses_them(world: U
     world.system.sim.paused.add("build-1")
     from translator.controller import runs
 
-    runs.create_run(world.system.kube, "team", "web")
+    name = runs.create_run(world.system.kube, "team", "web")["metadata"]["name"]
     login(page, world, "viewer-token")
     assert page.locator('[data-pipeline="web"]').count() == 1
     page.goto(world.url + "/ns/team/pipelines/web")
     assert page.locator("#run-button").count() == 0 and "You may not start runs" in page.inner_text("main")
-    page.goto(world.url + "/ns/team/runs/web-1")
+    page.goto(world.url + f"/ns/team/runs/{name}")
     wait_for(lambda: _state(page, 1, 1) == "Building", 10, "build-1 to run")
     assert page.locator("#stop-button").count() == 0
     csrf = page.evaluate("JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']")
-    text = page.evaluate("""async (csrf) => (await fetch('/ns/team/runs/web-1/stop', {method: 'POST',
-        headers: {'X-CSRF-Token': csrf}})).text()""", csrf)
+    text = page.evaluate("""async ([csrf, name]) => (await fetch(`/ns/team/runs/${name}/stop`, {method: 'POST',
+        headers: {'X-CSRF-Token': csrf}})).text()""", [csrf, name])
     assert "The API server said 403" in text and "cannot patch" in text
-    assert "devops.cubepaas.io/stop" not in str(world.system.execution("web-1")["metadata"].get("annotations"))
+    assert "devops.cubepaas.io/stop" not in str(world.system.execution(name)["metadata"].get("annotations"))
     _no_js_errors(page)
 
 

@@ -1,7 +1,7 @@
 """What the user does: run, stop, rerun, validate and save a config — each with the user's client.
 
 The same functions as `translator run / stop / rerun` (`controller.runs`), so a run started
-here is the one the CLI would make, numbered by the same guarded write; Kubernetes refusing
+here is the one the CLI would make (`run: 0`, numbered by the controller); Kubernetes refusing
 (403) is shown as its message. Answers are htmx fragments, or an `HX-Redirect` to the new run.
 """
 
@@ -44,7 +44,7 @@ async def start_run(request: Request) -> Response:
     session = session_of(request)
     ns, name = request.path_params["ns"], request.path_params["name"]
     branch = str((await request.form()).get("branch", "")).strip()[:253]
-    made, refused = await run_in_threadpool(_act, runs.create_run, session.kube, ns, name, branch=branch,
+    made, refused = await run_in_threadpool(_act, runs.request_run, session.kube, ns, name, branch=branch,
                                             user=session.user)
     return refused or _redirect(f"/ns/{ns}/runs/{made['metadata']['name']}")
 

@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
+
 from translator.controller.informer import Informer
 from translator.kubeclient import GROUP, VERSION, Kube
 
@@ -257,7 +259,8 @@ async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragm
     sent: dict[str, str] = {}
     try:
         while True:
-            for name, html in render():
+            # rendering may ask the API server (an access review, a run's first read): off the event loop
+            for name, html in await run_in_threadpool(render):
                 if sent.get(name) != html:
                     sent[name] = html
                     yield sse_event(name, html)

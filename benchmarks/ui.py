@@ -2,8 +2,9 @@
 process, the API double (authentication and RBAC on) holding the objects; prints:
 
 - first render of a run page with 200 steps, and of a pipeline's page with 10,000 runs (paged):
-  the browser's first contentful paint after navigation, cold (the session's first look at the
-  namespace: the user's watch lists it first) and warm (median of 5);
+  the browser's first contentful paint after navigation, on the first visit of the page (the
+  session's watches were started by the pipelines list at login: 4 s for the 10,000 runs, listed
+  in pages of 500) and then (median of 5);
 - status-to-screen latency with 100 run pages open when their 100 runs change at once: from the
   write of each execution's status in the API server to the browser showing it;
 - the UI server's RSS with those 100 run pages open (each holds an event stream).
@@ -233,9 +234,10 @@ def report(context: Any, base: str, port: int, live: list[str], pid: int, kube: 
     warm_run = statistics.median(first_paint(context, base + "/ns/bench/runs/big-1") for _ in range(5))
     cold_history = first_paint(context, base + "/ns/history/pipelines/many")
     warm_history = statistics.median(first_paint(context, base + "/ns/history/pipelines/many") for _ in range(5))
-    print(f"first render, run page with 200 steps: {warm_run:.0f} ms (cold: {cold_run:.0f} ms)   target <= 300 ms")
+    print(f"first render, run page with 200 steps: {warm_run:.0f} ms (first visit: {cold_run:.0f} ms)   "
+          "target <= 300 ms")
     print(f"first render, pipeline with {runs:,} runs (page 1, 25 a page): {warm_history:.0f} ms "
-          f"(cold, the namespace listed first: {cold_history:.0f} ms)   target <= 300 ms")
+          f"(first visit: {cold_history:.0f} ms)   target <= 300 ms")
 
     pages = []
     opened = time.perf_counter()

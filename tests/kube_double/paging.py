@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 from typing import Any
 
-from tests.kube_double.store import ApiError, Resource, Store
+from tests.kube_double.errors import ApiError
+from tests.kube_double.selectors import selector
+from tests.kube_double.store import Resource, Store
 
 
 def _key(obj: dict[str, Any]) -> str:
@@ -27,8 +30,7 @@ def _key(obj: dict[str, Any]) -> str:
 
 def page(store: Store, res: Resource, namespace: str, label_selector: str, field_selector: str, limit: str,
          token: str) -> dict[str, Any]:
-    items, rv = store.list(res, namespace, label_selector, field_selector)
-    start = ""
+    rv, start = 0, ""
     if token:
         try:
             decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
@@ -37,17 +39,30 @@ def page(store: Store, res: Resource, namespace: str, label_selector: str, field
                 raise ValueError
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise ApiError(400, "BadRequest", "continue key is not valid") from None
-        with store.lock:
-            if store.history and rv < store.history[0].rv - 1:
-                raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
-                               "consistent list result. You can start a new list without the continue parameter.")
-    items = sorted((o for o in items if _key(o) >= start), key=_key)
-    size = int(limit) if limit.isdigit() and int(limit) > 0 else len(items)
-    chunk, rest = items[:size], items[size:]
+    size = int(limit) if limit.isdigit() and int(limit) > 0 else 0
+    match = selector(label_selector, field_selector)
+    with store.lock:
+        if token and store.history and rv < store.history[0].rv - 1:
+            raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
+                           "consistent list result. You can start a new list without the continue parameter.")
+        rv = rv or store.rv
+        # key order, from the start key on; only the page's objects are copied out
+        keys = sorted(k for k in store.objects if k[0] == res.group and k[1] == res.plural
+                      and (not namespace or k[2] == namespace) and f"{k[2]}/{k[3]}" >= start)
+        chunk: list[dict[str, Any]] = []
+        rest = 0
+        for i, key in enumerate(keys):
+            obj = store.objects[key]
+            if not match(obj):
+                continue
+            if size and len(chunk) == size:
+                rest = sum(1 for k in keys[i:] if match(store.objects[k]))
+                break
+            chunk.append(copy.deepcopy(obj))
     meta: dict[str, Any] = {"resourceVersion": str(rv)}
     if rest:
         next_start = _key(chunk[-1]) + "\x00"
         meta["continue"] = base64.urlsafe_b64encode(json.dumps(
             {"v": "meta.k8s.io/v1", "rv": rv, "start": next_start}).encode()).decode().rstrip("=")
-        meta["remainingItemCount"] = len(rest)
+        meta["remainingItemCount"] = rest
     return {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": meta, "items": chunk}

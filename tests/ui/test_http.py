@@ -251,6 +251,7 @@ def test_pages_load_only_the_packaged_assets(world: UiWorld, alice: tuple[reques
 def test_a_jenkins_run_shows_the_same_grid_and_links_to_its_build(world: UiWorld,
                                                                   alice: tuple[requests.Session, str]) -> None:
     s, _ = alice
+    world.system.stop_controller()  # the status below is what a Jenkins run leaves; nobody else writes it
     world.system.kube.patch("pipelinesettings", "team", "default",
                             {"spec": {"jenkins": {"url": "https://jenkins.example.com"}}})
     world.system.kube.create("pipelineexecutions", "team", {

@@ -6,12 +6,13 @@ With UPDATE_SCREENSHOTS=1 the run page and the editor are saved to docs/img/ (do
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from tests.controller.harness import wait_for
+from tests.controller.harness import SIMPLE, wait_for
 from tests.ui.conftest import login
 from tests.ui.harness import UiWorld
 
@@ -77,8 +78,11 @@ def test_start_a_run_and_watch_its_steps_turn_green_without_a_reload(world: UiWo
     _no_js_errors(page)
 
 
-def test_a_running_steps_log_streams_live_then_ends(world: UiWorld, page: Any) -> None:
-    world.system.apply_pipeline("web")
+def test_a_running_steps_log_streams_live_masked_then_ends(world: UiWorld, page: Any) -> None:
+    config = copy.deepcopy(SIMPLE)
+    config["stages"][0]["steps"][0]["envFrom"] = [{"sourceName": "db", "sourceKey": "password"}]
+    world.system.secret("db", {"password": "hunter2-s3cret"})
+    world.system.apply_pipeline("web", config)
     world.system.sim.paused.add("build-1")
     login(page, world, "alice-token")
     page.goto(world.url + "/ns/team/pipelines/web")
@@ -89,8 +93,9 @@ def test_a_running_steps_log_streams_live_then_ends(world: UiWorld, page: Any) -
     wait_for(lambda: f"step build-1 of {name}" in log.inner_text(), 10, "the log so far")
     world.system.sim.write_log("team", name, "build-1", "compiling module one\n")
     wait_for(lambda: "compiling module one" in log.inner_text(), 5, "a new line, streamed")
-    world.system.sim.write_log("team", name, "build-1", "compiling module two\n")
+    world.system.sim.write_log("team", name, "build-1", "compiling module two with hunter2-s3cret\n")
     wait_for(lambda: "compiling module two" in log.inner_text(), 5, "another line")
+    assert "compiling module two with ***" in log.inner_text() and "hunter2" not in log.inner_text()  # masked
     assert page.locator("#log-end").inner_text() == ""  # still running: the stream stays open
     world.system.sim.paused.discard("build-1")
     wait_for(lambda: "end of log" in page.locator("#log-end").inner_text(), 10, "the end of the log")

@@ -548,6 +548,15 @@ class ArgoSimulator:
 
     # ------------------------------------------------------------------ test helpers
 
+    def write_log(self, namespace: str, workflow: str, task: str, text: str) -> None:
+        """The step's container writes `text` to its log (followers see it at once)."""
+        with self.store.lock:
+            wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
+            node = wf["status"]["nodes"][node_id(workflow, f"{workflow}.{task}")]
+            key = (namespace, pod_name(workflow, node, self._pod_names(wf)))
+            self.store.logs[key] = self.store.logs.get(key, "") + text
+            self.store.lock.notify_all()
+
     def delete_pod(self, namespace: str, workflow: str, task: str) -> None:
         with self.store.lock:
             wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]

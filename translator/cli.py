@@ -33,6 +33,7 @@ from translator.cli_support import (
 from translator.compiler.compile import ENGINES, check_text, compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.names import dns_label
+from translator.ui.cli import ui as ui_command
 
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -450,6 +451,9 @@ def cache_agent(kubeconfig: str | None, node: str, root: str, host_root: str, ma
 
             click.echo(f"cache agent pass failed: {explain(exc, kube.server)}", err=True)
         done.wait(interval)
+
+
+main.add_command(ui_command)
 
 
 @main.command()

@@ -87,3 +87,33 @@ def test_a_finished_runs_workflow_shrinks_to_its_metadata() -> None:
             assert ctrl.states() == {"Success": 1}
         finally:
             system.close()
+
+
+def test_a_compact_execution_tells_the_commit_reporter_what_the_whole_one_does() -> None:
+    from datetime import UTC, datetime
+
+    from translator.controller.commit_status import Reporter
+
+    pipeline = {"spec": {"sourceCodeCredentialName": "gh"}}
+    credential = {"spec": {"sourceCodeType": "github"}}
+    reporter = Reporter(None, ui_url="", identity="me", clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),  # type: ignore[arg-type]
+                        pipeline=lambda _ns, _n: pipeline, credential=lambda _ns, _n: credential,
+                        requeue=lambda _ns, _n, _d: None)
+    try:
+        full = _full("web-3", 3)
+        full["spec"]["commit"] = "a" * 40
+        due = reporter.due(full)
+        assert due is not None and due.phase == "Final"
+        compact = slim.execution(full).thaw()  # type: ignore[union-attr]
+        assert slim.is_compact(compact) and compact["spec"]["commit"] == "a" * 40
+        assert reporter.due(compact) is not None, "a restart before the final report still reports it"
+        claimed = {"type": "Reported", "status": "Unknown", "reason": "Reporting", "message": "claimed by other",
+                   "lastUpdateTime": "2026-01-01T00:00:00Z"}
+        full["status"]["conditions"].append(claimed)
+        compact = slim.execution(full).thaw()  # type: ignore[union-attr]
+        assert compact["status"]["conditions"][-1] == claimed, "the claim's holder and time are kept"
+        assert reporter.due(compact) is None and reporter.due(full) is None  # a fresh claim of another's
+        full["status"]["conditions"][-1] = {"type": "Reported", "status": "True", "reason": "Reported"}
+        assert reporter.due(slim.execution(full).thaw()) is None  # type: ignore[union-attr]
+    finally:
+        reporter.stop()

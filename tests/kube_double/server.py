@@ -64,6 +64,7 @@ class KubeDouble:
         self.request_log: list[tuple[str, str]] = []
         self.log_requests = False
         self.store.register_crd(argo_workflow_crd(argo_crd))
+        self.auth: Any = None  # tests/kube_double/auth.Auth once enable_auth() is called
         if crds:
             for crd in our_crds():
                 self.store.register_crd(crd)
@@ -100,6 +101,16 @@ class KubeDouble:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def enable_auth(self) -> Any:
+        """Check bearer tokens and RBAC from now on (tests/kube_double/auth.py); the kubeconfig's token
+        is an administrator (group system:masters), as the controller's is in these tests."""
+        from tests.kube_double.auth import MASTERS, Auth
+
+        self.auth = Auth(self.store)
+        self.auth.add_token("t", "system:admin", (MASTERS,))
+        self.auth.bootstrap()
+        return self.auth
 
     # helpers for tests
     def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -177,6 +188,11 @@ class _Handler(BaseHTTPRequestHandler):
             double.request_log.append((method, self.path))
         try:
             body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else None
+            if double.auth is not None:  # authentication and authorization come first, as in kube-apiserver
+                review = double.auth.review(method, self.path, body, double.auth.check(method, self.path, self.headers))
+                if review is not None:
+                    self._send(201, review)
+                    return
             code = double.faults.pick(method, self.path)
             if code == 409:
                 raise ApiError(409, "Conflict", "injected conflict: the object has been modified")
@@ -192,6 +208,11 @@ class _Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 if sub == "log":
                     store.get(res, ns, name)  # 404 once the pod is gone, as the API server answers
+                    if one("follow") == "true":  # a live stream until the container ends (podlog.py)
+                        from tests.kube_double.podlog import follow
+
+                        follow(self, store, ns, name)
+                        return
                     self._send(200, store.logs.get((ns, name), ""), "text/plain")
                     return
                 if one("watch") in ("true", "1"):

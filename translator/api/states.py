@@ -25,6 +25,7 @@ class ConditionType(StrEnum):
     BUILT = "Built"
     NOTIFIED = "Notified"
     CACHED = "Cached"
+    REPORTED = "Reported"  # the run's state on its commit at the git provider (controller/commit_status.py)
 
 
 class Engine(StrEnum):

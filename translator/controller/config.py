@@ -30,6 +30,7 @@ class ControllerConfig:
     start_deadline_seconds: float = START_DEADLINE_SECONDS  # a step's pod cannot start (bad image, no Secret)
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     shard: Shard = field(default_factory=Shard)  # the namespaces this replica owns (--shard i/n)
+    ui_url: str = field(default_factory=lambda: os.environ.get("TRANSLATOR_UI_URL", ""))  # commit statuses link here
 
     def watched_namespaces(self) -> list[str] | None:
         """The namespaces to watch one by one (those named and owned), or None: all, filtered by shard."""

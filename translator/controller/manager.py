@@ -18,7 +18,7 @@ from typing import Any
 
 from translator.api.config_types import PipelineConfig
 from translator.api.resources_types import API_VERSION, PipelineSettingSpec, PipelineSpec
-from translator.controller import slim
+from translator.controller import commit_status, slim
 from translator.controller.admission import AdmissionQueue, Placement
 from translator.controller.backoff import FailureLog, transient_reason
 from translator.controller.cacheindex import CacheIndex
@@ -104,6 +104,10 @@ class Controller:
                              cache_index=self.cache_index, on_final=self._on_final)
         self.finish = FinishActions(self.shared)
         self.resync = Resync(self.index, self.queue, self.config.resync_seconds)
+        self.reporter = commit_status.Reporter(  # commit/PR statuses: decided here, sent off the workers
+            kube, ui_url=self.config.ui_url, identity=self.config.identity, clock=clock, pipeline=self.pipelines.get,
+            credential=self.credentials.get,
+            requeue=lambda ns, n, delay: self.queue.add_after(("execution", ns, n), delay))
         self.deliverer = self.finish.deliverer
         self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer, self.registry,
                                                       self.config.default_engine)
@@ -145,6 +149,8 @@ class Controller:
     def lead(self) -> Controller:
         """Start the workers: from now on this controller acts on what its caches hold."""
         self.leading = True
+        for obj in self.executions.items():  # reports due from before a restart, now that pipelines are known
+            self.reporter.consider(obj)
         for i in range(self.config.workers):
             t = threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
             t.start()
@@ -165,6 +171,7 @@ class Controller:
         for inf in self.informers():
             inf.stop()
         self.finish.shutdown()
+        self.reporter.stop()
 
     def states(self) -> dict[str, int]:
         """Executions by state, from the index (a metrics scrape reads no cached object)."""
@@ -181,6 +188,8 @@ class Controller:
                 reconciler = self.reconcilers.get(kind)
                 if reconciler is not None:
                     reconciler.reconcile(ns, name)
+                if kind == "execution":
+                    self.reporter.consider(self.executions.get(ns, name))
                 self.queue.forget(key)
                 self._api_failures.recovered()
             except Exception as exc:  # one bad object never stops the loop for the others
@@ -235,6 +244,8 @@ class Controller:
             run = 0
         if pending(current, lambda: self.index.previous_finished(ns, str(spec.get("pipelineName") or ""), run)):
             self.queue.add(("execution", ns, name))  # finished is finished: a settled run is not even queued
+        if self.leading:  # a standby says nothing: the leader reports (and lead() catches up on what was due)
+            self.reporter.consider(current)  # a commit status due (decided from the caches) goes out off the workers
 
     def _on_workflow(self, kind: str, obj: dict[str, Any]) -> None:
         owner = execution_of(obj)  # an ownerReference, or the owner annotation in another namespace

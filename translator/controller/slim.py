@@ -7,10 +7,12 @@ A PipelineExecution whose state is final is kept compact: a few hundred bytes of
 expanded on read) instead of the ~12 KB a decoded execution with its config snapshot and stage
 statuses takes in memory. The compact form keeps what is read of a finished run — its identity
 and order (name, uid, resourceVersion, creationTimestamp, labels, small annotations), `spec`'s
-pipelineName, run and the notification config (finish.pending), and `status`'s state, times,
-duration, engineRef (history pruning removes the engine's run) and conditions without their
-messages — and says so in `metadata.compact` (never written back: `is_compact`). A Workflow
-whose execution is final is kept as its metadata only (`metadata_only`): nothing reads it again.
+pipelineName, run, commit and the notification config (finish.pending), and `status`'s state,
+times, duration, engineRef (history pruning removes the engine's run) and conditions without their
+messages but the Reported one whole (commit_status.Reporter decides from the cache whether the
+final commit status is still due, and reads the whole execution before it sends) — and says so
+in `metadata.compact` (never written back: `is_compact`). A Workflow whose execution is final
+is kept as its metadata only (`metadata_only`): nothing reads it again.
 
 Pure: no client, no clock.
 """
@@ -20,10 +22,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from translator.api.states import ConditionType
 from translator.controller.lifecycle import FINAL_STATES
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 ANNOTATION_LIMIT = 256  # larger annotation values are not kept in a compact object
+REPORTED = ConditionType.REPORTED.value
 COMPACT = "compact"  # the key in metadata that marks a compact object (in memory only)
 META_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels",
              "ownerReferences", "finalizers")
@@ -87,13 +91,14 @@ def _metadata(meta: dict[str, Any]) -> dict[str, Any]:
 
 def compact_execution(obj: dict[str, Any]) -> dict[str, Any]:
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    kept_spec = {k: spec[k] for k in ("pipelineName", "run") if k in spec}
+    kept_spec = {k: spec[k] for k in ("pipelineName", "run", "commit") if k in spec}
     config = spec.get("pipelineConfig")
     if isinstance(config, dict) and config.get("notification") is not None:
         kept_spec["pipelineConfig"] = {"notification": config["notification"]}
     kept_status = {k: status[k] for k in ("executionState", "started", "ended", "duration", "engineRef")
                    if k in status}
-    kept_status["conditions"] = [{k: c[k] for k in ("type", "status", "reason") if k in c}
+    kept_status["conditions"] = [c if c.get("type") == REPORTED else {k: c[k] for k in ("type", "status", "reason")
+                                                                       if k in c}
                                  for c in status.get("conditions") or [] if isinstance(c, dict)]
     out = {"metadata": _metadata(obj.get("metadata") or {}), "spec": kept_spec, "status": kept_status}
     for key in ("apiVersion", "kind"):

@@ -1,0 +1,280 @@
+"""The web UI in a real browser (headless Chromium via Playwright), the UI server in its own
+process, the API double (authentication and RBAC on) holding the objects; prints:
+
+- first render of a run page with 200 steps, and of a pipeline's page with 10,000 runs (paged):
+  the browser's first contentful paint after navigation, on the first visit of the page (the
+  session's watches were started by the pipelines list at login: 4 s for the 10,000 runs, listed
+  in pages of 500) and then (median of 5);
+- status-to-screen latency with 100 run pages open when their 100 runs change at once: from the
+  write of each execution's status in the API server to the browser showing it;
+- the UI server's RSS with those 100 run pages open (each holds an event stream).
+
+Targets: first render <= 300 ms, status on screen <= 1 s, RSS <= 150 MB with 100 open run pages.
+Run: .venv/bin/python benchmarks/ui.py [--pages 100] [--runs 10000] [--steps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+G, V = "devops.cubepaas.io", "v1alpha1"
+TOKEN = "bench-token"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+HOSTS = 17  # a browser keeps at most six HTTP/1.1 connections per host: 17 loopback addresses carry 100 streams
+
+# Installed before any page script: counts open event streams, and stamps when the run's state changes.
+PROBE = """
+(() => {
+  const Native = window.EventSource;
+  window.__sseOpen = 0;
+  function Wrapped(url, opts) { const es = new Native(url, opts); es.addEventListener('open', () => window.__sseOpen++);
+    return es; }
+  Wrapped.prototype = Native.prototype;
+  Wrapped.CONNECTING = 0; Wrapped.OPEN = 1; Wrapped.CLOSED = 2;
+  window.EventSource = Wrapped;
+  window.__changedAt = 0;
+  new MutationObserver(() => {
+    const s = document.getElementById('run-state');
+    if (s && s.textContent === 'Success' && !window.__changedAt) { window.__changedAt = Date.now(); }
+  }).observe(document, {subtree: true, childList: true, characterData: true});
+})();
+"""
+
+
+def serve(api: str, port: int, hosts: int) -> None:
+    """The UI server alone in this process (what `translator ui` runs), on `hosts` loopback addresses."""
+    import uvicorn
+    from kubernetes import client
+
+    from translator.ui.app import UiConfig, build
+
+    app = build(UiConfig(secret=secrets.token_bytes(32), namespaces=("bench", "history")),
+                client.Configuration(host=api))
+    sockets = []
+    for i in range(hosts):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((f"127.0.0.{i + 1}", port))
+        sockets.append(sock)
+    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, ws="none")).run(sockets=sockets)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            values[key] = int(rest.split()[0]) / 1024
+    return values["VmRSS"], values["VmHWM"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def _config(stages: int, steps: int) -> dict[str, Any]:
+    return {"stages": [{"name": f"Stage {s + 1}", "steps": [
+        {"runScriptConfig": {"image": "golang:1.22", "shellScript": f"make part-{s}-{t}"}} for t in range(steps)]}
+        for s in range(stages)]}
+
+
+def _status(state: str, stages: int, steps: int, now: str) -> dict[str, Any]:
+    step_state = {"Success": "Success", "Building": "Building"}.get(state, "Waiting")
+    ended = {"ended": now, "duration": "42s"} if state == "Success" else {}
+    return {"executionState": state, "started": now, **ended,
+            "engineRef": {"engine": "argo", "workflowName": "x", "workflowNamespace": "bench"},
+            "conditions": [{"type": "Initialized", "status": "True", "reason": "Initialized"}],
+            "stages": [{"name": "Clone", "state": "Success", "steps": [{"state": "Success", "started": now,
+                                                                        "ended": now}]}]
+            + [{"name": f"Stage {s + 1}", "state": step_state, "steps": [
+                {"state": step_state, "started": now} for _ in range(steps)]} for s in range(stages)]}
+
+
+def setup(kube: Any, args: argparse.Namespace) -> list[str]:
+    """The user, a 200-step run, a pipeline with 10,000 runs, and the runs of the live pages."""
+    from tests.kube_double.store import now
+
+    store = kube.store
+    auth = kube.enable_auth()
+    auth.add_token(TOKEN, "bench-user")
+    for ns in ("bench", "history"):
+        kube.create_namespace(ns)
+    rbac = "rbac.authorization.k8s.io"
+    store.create(store.resource(rbac, "clusterroles"), "", {"metadata": {"name": "pipelines-reader"}, "rules": [
+        {"apiGroups": [G], "resources": ["pipelines", "pipelineexecutions", "pipelinesettings"],
+         "verbs": ["get", "list", "watch"]}]})
+    store.create(store.resource(rbac, "clusterrolebindings"), "", {
+        "metadata": {"name": "bench-user"}, "roleRef": {"apiGroup": rbac, "kind": "ClusterRole",
+                                                         "name": "pipelines-reader"},
+        "subjects": [{"apiGroup": rbac, "kind": "User", "name": "bench-user"}]})
+    pipelines, executions = store.resource(G, "pipelines"), store.resource(G, "pipelineexecutions")
+    stamp = now()
+
+    def execution(ns: str, pipeline: str, run: int, state: str, config: dict[str, Any], stages: int,
+                  steps: int) -> None:
+        store.create(executions, ns, {"apiVersion": f"{G}/{V}", "kind": "PipelineExecution",
+                                      "metadata": {"name": f"{pipeline}-{run}",
+                                                   "labels": {f"{G}/pipeline": pipeline}},
+                                      "spec": {"pipelineName": pipeline, "run": run, "branch": "main",
+                                               "pipelineConfig": config}})
+        obj = store.get(executions, ns, f"{pipeline}-{run}")
+        obj["status"] = _status(state, stages, steps, stamp)
+        store.replace(executions, ns, obj["metadata"]["name"], obj, subresource="status")
+
+    big = _config(args.steps // 10, 10)
+    small = _config(2, 2)
+    for ns, name, config in (("bench", "big", big), ("history", "many", small), ("bench", "live", small)):
+        store.create(pipelines, ns, {"apiVersion": f"{G}/{V}", "kind": "Pipeline", "metadata": {"name": name},
+                                     "spec": {"repositoryUrl": f"https://git.example.com/{name}.git",
+                                              "config": config}})
+    execution("bench", "big", 1, "Building", big, args.steps // 10, 10)
+    for run in range(1, args.runs + 1):
+        execution("history", "many", run, "Success" if run % 7 else "Failed", small, 2, 2)
+    names = []
+    for run in range(1, args.pages + 1):
+        execution("bench", "live", run, "Building", small, 2, 2)
+        names.append(f"live-{run}")
+    return names
+
+
+def first_paint(context: Any, url: str) -> float:
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_function("performance.getEntriesByType('paint').length > 0")
+    fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0].startTime")
+    page.close()
+    return float(fcp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=10000)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--serve", nargs=3, metavar=("API", "PORT", "HOSTS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]), int(args.serve[2]))
+        return
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from tests.kube_double.server import KubeDouble
+
+    with KubeDouble(history_size=50000) as kube:
+        t0 = time.perf_counter()
+        live = setup(kube, args)
+        print(f"setup: {args.runs} + {args.pages} + 1 executions in {time.perf_counter() - t0:.1f} s")
+        port = free_port()
+        ui = subprocess.Popen([sys.executable, __file__, "--serve", kube.url, str(port), str(HOSTS)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            rss_idle, _ = rss_mb(ui.pid)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                # Playwright polls its waits with eval, which the pages CSP forbids: bypassed for the probes
+                context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+                context.add_init_script(PROBE)
+                login = context.new_page()
+                login.goto(base + "/login")
+                login.fill("input[name=token]", TOKEN)
+                login.click("button[type=submit]")
+                login.wait_for_url(base + "/")
+                login.close()
+                cookie = next(c for c in context.cookies() if c["name"] == "translator_session")
+                context.add_cookies([{**cookie, "domain": f"127.0.0.{i + 1}"} for i in range(1, HOSTS)])
+                report(context, base, port, live, ui.pid, kube, rss_idle, args.runs)
+                browser.close()
+        finally:
+            ui.terminate()
+            try:
+                ui.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                ui.kill()
+                ui.wait()
+
+
+def report(context: Any, base: str, port: int, live: list[str], pid: int, kube: Any, rss_idle: float,
+           runs: int) -> None:
+    cold_run = first_paint(context, base + "/ns/bench/runs/big-1")
+    warm_run = statistics.median(first_paint(context, base + "/ns/bench/runs/big-1") for _ in range(5))
+    cold_history = first_paint(context, base + "/ns/history/pipelines/many")
+    warm_history = statistics.median(first_paint(context, base + "/ns/history/pipelines/many") for _ in range(5))
+    print(f"first render, run page with 200 steps: {warm_run:.0f} ms (first visit: {cold_run:.0f} ms)   "
+          "target <= 300 ms")
+    print(f"first render, pipeline with {runs:,} runs (page 1, 25 a page): {warm_history:.0f} ms "
+          f"(first visit: {cold_history:.0f} ms)   target <= 300 ms")
+
+    pages = []
+    opened = time.perf_counter()
+    for i, name in enumerate(live):
+        page = context.new_page()
+        page.goto(f"http://127.0.0.{i % HOSTS + 1}:{port}/ns/bench/runs/{name}", wait_until="domcontentloaded")
+        pages.append(page)
+    for page in pages:
+        page.wait_for_function("window.__sseOpen >= 1", timeout=60000)
+    print(f"{len(pages)} run pages open, every event stream connected, in {time.perf_counter() - opened:.1f} s")
+    time.sleep(2.0)
+    rss, peak = rss_mb(pid)
+    print(f"UI server RSS with {len(pages)} open run pages: {rss:.0f} MB (peak {peak:.0f} MB; "
+          f"{rss_idle:.0f} MB before any page)   target <= 150 MB")
+
+    store = kube.store
+    executions = store.resource(G, "pipelineexecutions")
+    written: dict[str, float] = {}
+    with store.lock:  # the 100 runs end at once
+        for name in live:
+            obj = store.get(executions, "bench", name)
+            obj["status"] = _status("Success", 2, 2, obj["status"]["started"])
+            store.replace(executions, "bench", name, obj, subresource="status")
+            written[name] = time.time() * 1000
+    latencies = []
+    for name, page in zip(live, pages, strict=True):
+        page.wait_for_function("window.__changedAt > 0", timeout=30000)
+        latencies.append(float(page.evaluate("window.__changedAt")) - written[name])
+    print(f"status to screen, {len(live)} runs changing at once: p50 {pct(latencies, 0.5):.0f} ms, "
+          f"p95 {pct(latencies, 0.95):.0f} ms, max {max(latencies):.0f} ms   target <= 1000 ms")
+    load = os.getloadavg()[0]
+    print(json.dumps({"first_render_run_ms": round(warm_run), "first_render_run_cold_ms": round(cold_run),
+                      "first_render_history_ms": round(warm_history),
+                      "first_render_history_cold_ms": round(cold_history), "rss_mb": round(rss),
+                      "latency_p50_ms": round(pct(latencies, 0.5)), "latency_max_ms": round(max(latencies)),
+                      "load_average": round(load, 1), "cores": os.cpu_count()}))
+
+
+if __name__ == "__main__":
+    main()

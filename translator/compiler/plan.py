@@ -27,6 +27,9 @@ DOCKER_CONFIG_DIR = f"{cache_paths.TRANSLATOR_DIR}/docker"
 GIT_CREDENTIALS_DIR = f"{cache_paths.TRANSLATOR_DIR}/git"
 
 LABEL_PREFIX = "devops.cubepaas.io"
+# Names a step id never takes: Argo's own containers in every pod (init, wait), the container
+# Argo reads outputs from (main), and the Workflow's entrypoint template (pipeline).
+RESERVED_IDS = frozenset({"init", "wait", "main", "pipeline"})
 
 
 class CompileError(Exception):
@@ -129,7 +132,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
         stages.insert(0, Stage(name="Clone", steps=[Step(source_code_config=SourceCodeConfig())]))
     inserted = 0 if has_clone else 1  # findings name the user's file: its stages[0] is the plan's 1 then
 
-    used_ids: set[str] = set()
+    used_ids: set[str] = set(RESERVED_IDS)
     reused = {(stage, step): run for stage, step, run in ctx.reused}
     plan_stages = []
     for si, stage in enumerate(stages):

@@ -42,6 +42,7 @@ from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
 from tests import argo_sim_rules as rules
+from tests.argo_sim_pod import UNSCHEDULABLE, OnePod, is_one_pod
 from tests.kube_double.server import KubeDouble
 from tests.kube_double.store import ApiError
 
@@ -51,7 +52,7 @@ STOP_MESSAGE = "Stopped with strategy 'Terminate'"
 NODE_STOP_MESSAGE = "workflow shutdown with strategy:  Terminate"
 # argo-workflows v3.7 config/config.go: GetPodGCDeleteDelayDuration (podGCDeleteDelayDuration unset)
 POD_GC_DELAY = 5.0
-UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+__all__ = ["UNSCHEDULABLE", "ArgoSimulator"]
 
 
 def _stamp() -> str:
@@ -65,20 +66,22 @@ def pod_name(workflow: str, node: dict[str, Any], version: str = "v2") -> str:
     return rules.pod_name(workflow, node["name"], node.get("templateName", ""), node["id"], version)
 
 
-class ArgoSimulator:
+class ArgoSimulator(OnePod):
     def __init__(self, kube: KubeDouble, *, nodes: tuple[str, ...] = ("node-a", "node-b", "node-c"),
                  step_seconds: float = 0.05, tick: float = 0.01,
                  outcome: Callable[[str, str], str] | None = None, version: str = "v4.1",
                  artifact_repository: dict[str, Any] | None = None, controller_namespace: str = "argo",
                  execute: Callable[[str, str], bool] | None = None, pod_names: str = "v2",
-                 pod_gc_delay: float = POD_GC_DELAY) -> None:
+                 pod_gc_delay: float = POD_GC_DELAY, pod_start_seconds: float = 0.0) -> None:
         self.kube = kube
         self.version = rules.simulated_version(version)
         self.artifact_repository = artifact_repository  # the controller's configured default; None: none
         self.controller_namespace = controller_namespace
         self.execute = execute
         self.pod_names = pod_names  # the controller's POD_NAMES
-        self.ran: dict[tuple[str, str], tuple[int, str]] = {}  # (workflow, task) -> (exit code, output)
+        self.pod_start_seconds = pod_start_seconds  # scheduling, sandbox, Argo's init container: per pod
+        self.lost: set[str] = set()  # nodes whose kubelet stopped reporting (lose_node)
+        self.ran: dict[tuple[str, str], tuple[int, str] | None] = {}  # (workflow, task) -> (exit code, output)
         self.locks: dict[str, tuple[str, str]] = {}  # mutex key -> holder (workflow, node id)
         self.store = kube.store
         self.nodes = nodes
@@ -102,6 +105,12 @@ class ArgoSimulator:
         self.pods = self.store.resource("", "pods")
 
     def start(self) -> ArgoSimulator:
+        nodes = self.store.resource("", "nodes")
+        with self.store.lock:
+            for node in self.nodes:  # the cluster's nodes, Ready
+                if ("", "nodes", "", node) not in self.store.objects:
+                    self.store.create(nodes, "", {"metadata": {"name": node}, "status": {"conditions": [
+                        {"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
         self._thread.start()
         return self
 
@@ -207,8 +216,18 @@ class ArgoSimulator:
                 self.store.replace(self.res, ns, name, new)
                 return
             status.update(phase="Running", startedAt=_stamp())
-            nodes[root_id] = {"id": root_id, "name": name, "displayName": name, "type": "DAG",
-                              "templateName": dag["name"], "phase": "Running", "startedAt": _stamp(), "children": []}
+            if not is_one_pod(wf):
+                nodes[root_id] = {"id": root_id, "name": name, "displayName": name, "type": "DAG",
+                                  "templateName": dag["name"], "phase": "Running", "startedAt": _stamp(),
+                                  "children": []}
+        if is_one_pod(wf):
+            self._advance_pod(wf, new, nodes)
+            if status.get("phase") in ("Succeeded", "Failed", "Error"):
+                self._workflow_ended(wf, status["phase"])
+            self._dehydrate(wf, status)
+            if new != wf:
+                self.store.replace(self.res, ns, name, new)
+            return
         shutdown = wf["spec"].get("shutdown")
         host = {n.get("hostNodeName") for n in nodes.values() if n.get("hostNodeName")}
         failed = any(n.get("phase") in ("Failed", "Error") for n in nodes.values() if n["type"] == "Pod")
@@ -281,8 +300,13 @@ class ArgoSimulator:
                 self._terminate(wf, task, node, ns, pod)
             elif ("", "pods", ns, pod) not in self.store.objects:
                 node.update(phase="Error", message="pod deleted", finishedAt=_stamp())
+            elif node.get("hostNodeName") in self.lost:
+                pass  # the kubelet is gone: nobody reports the pod any more
             elif node["phase"] == "Pending":
-                self._start_pod(wf, task, node, ns, pod)
+                if now - self._started.get((name, tname), now) >= self.pod_start_seconds:
+                    self._start_pod(wf, task, node, ns, pod)
+                    if node["phase"] == "Running":
+                        self._started[(name, tname)] = now  # the step's own time starts with its container
             elif tname not in self.paused and now - self._started.get((name, tname), now) >= self.step_seconds:
                 ended = self._main_ended(wf, task)
                 if ended is not None:
@@ -316,13 +340,17 @@ class ArgoSimulator:
 
     def _next_change(self, wf: dict[str, Any]) -> float:
         """The earliest moment a Running pod of `wf` may finish; now if anything else is pending."""
+        if is_one_pod(wf):
+            return self._next_change_pod(wf)
         times = []
         for node in self._hydrate(wf, wf.get("status") or {}).values():
             if node.get("type") != "Pod" or node.get("phase") in FINISHED:
                 continue
             if node.get("phase") == "Pending":
-                waiting = node.get("hostNodeName") and not node.get("message")
-                return 0.0 if waiting else time.monotonic() + 0.05
+                if not node.get("hostNodeName") or node.get("message"):
+                    return time.monotonic() + 0.05
+                started = self._started.get((wf["metadata"]["name"], node["displayName"])) or 0.0
+                return started + self.pod_start_seconds
             started = self._started.get((wf["metadata"]["name"], node["displayName"]))
             times.append((started or 0.0) + self.step_seconds)
         return min(times) if times else 0.0
@@ -489,11 +517,13 @@ class ArgoSimulator:
 
     # ------------------------------------------------------------------ runtime: log archive
 
-    def _archive_log(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str) -> str:
-        """Upload the pod's log where the template's archiveLocation says; the error, or "" when done.
+    def _archive_log(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str,
+                     container: str = "main") -> str:
+        """Upload a container's log where the template's archiveLocation says; the error, or "" when done.
 
         argo-workflows v3.7 workflow/executor/executor.go: SaveLogs -> saveContainerLogs writes
-        `<key>/main.log`; workflow/artifacts/s3/s3.go: saveS3Artifact makes no bucket unless
+        `<key>/<container>.log` for each main container (`main`; a containerSet's every container);
+        workflow/artifacts/s3/s3.go: saveS3Artifact makes no bucket unless
         createBucketIfNotPresent is set, and a refused put is "failed to put file: <error>".
         """
         location = self._template(wf, task).get("archiveLocation") or {}
@@ -512,11 +542,12 @@ class ArgoSimulator:
         client = Minio(s3["endpoint"], access_key=secret(s3.get("accessKeySecret")),
                        secret_key=secret(s3.get("secretKeySecret")), secure=not s3.get("insecure"),
                        http_client=http)
-        data = self.store.logs.get((ns, pod), "").encode()
+        data = (self.store.logs.get((ns, pod, container)) if container != "main" else None)
+        data = (data if data is not None else self.store.logs.get((ns, pod), "")).encode()
         try:
             if s3.get("createBucketIfNotPresent") is not None and not client.bucket_exists(s3["bucket"]):
                 client.make_bucket(s3["bucket"])
-            client.put_object(s3["bucket"], f"{s3['key']}/main.log", io.BytesIO(data), len(data))
+            client.put_object(s3["bucket"], f"{s3['key']}/{container}.log", io.BytesIO(data), len(data))
         except S3Error as exc:
             return f"failed to put file: {exc.message}"
         except (HTTPError, ValueError) as exc:
@@ -547,10 +578,28 @@ class ArgoSimulator:
     # ------------------------------------------------------------------ test helpers
 
     def delete_pod(self, namespace: str, workflow: str, task: str) -> None:
+        """Delete the pod that runs `task` (in a one-pod run: the run's pod)."""
         with self.store.lock:
             wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
             node = self._hydrate(wf, wf["status"])[node_id(workflow, f"{workflow}.{task}")]
+            if node["type"] == "Container":
+                node = self._hydrate(wf, wf["status"])[node["boundaryID"]]
             self.store.delete(self.pods, namespace, pod_name(workflow, node, self._pod_names(wf)))
+
+    def lose_node(self, node: str) -> None:
+        """The node's kubelet stops reporting: its pods make no progress and keep their last status
+        (Argo's view of them goes stale), and the node lifecycle controller marks the Node's Ready
+        condition Unknown (kubernetes pkg/controller/nodelifecycle: tryUpdateNodeHealth, reason
+        NodeStatusUnknown, "Kubelet stopped posting node status."). Pods are evicted only after
+        their tolerationSeconds (300 by default), which this simulator never reaches."""
+        with self.store.lock:
+            self.lost.add(node)
+            obj = self.store.objects.get(("", "nodes", "", node))
+            if obj is not None:
+                status = {**(obj.get("status") or {}), "conditions": [
+                    {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                     "message": "Kubelet stopped posting node status.", "lastTransitionTime": _stamp()}]}
+                self.store.replace(self.store.resource("", "nodes"), "", node, {**obj, "status": status})
 
     # ------------------------------------------------------------------ Argo's rules (tests/argo_sim_rules.py)
 

@@ -4,13 +4,13 @@ Kubernetes schedules a pod by the sum of its containers' requests, and a contain
 every container of the run at once (argo-workflows docs/container-set-template.md, "Resource
 Requests": containers waiting for their dependencies still hold their requests). Stages run in
 order, so the most the run ever needs at once is its largest stage's sum. `split_requests`
-scales every step's request by `peak / total` (per resource), rounded to whole units
-(millicores; for memory Mi, else Ki, else bytes: the largest all requests are multiples of) by largest remainder so the pod's total is exactly the peak. A scaled
-request never exceeds the step's own request, so it never exceeds its limit; limits stay
-exactly as the user wrote them.
+scales every step's request by `peak / total` (per resource), in whole units (millicores; for
+memory Mi, else Ki, else bytes: the largest unit all requests are multiples of), rounded by
+largest remainder so the pod's total is exactly the peak. A scaled request never exceeds the
+step's own request, so it never exceeds its limit; limits stay exactly as the user wrote them.
 
 Quantities are Kubernetes' (apimachinery pkg/api/resource: decimal and binary suffixes, an
-optional exponent); a value this module cannot read is a CompileError naming it.
+optional exponent); a value this module cannot read is a QuantityError naming it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from fractions import Fraction
 
 RESOURCES = ("cpu", "memory")
 # apimachinery pkg/api/resource/suffix.go: binary and decimal SI suffixes
-_SUFFIX = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": 1,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+_SUFFIX: dict[str, Fraction] = {
+    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
+    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
+    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
+    "P": Fraction(10**15), "E": Fraction(10**18),
 }
 _QUANTITY = re.compile(r"([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|)")
 
@@ -43,10 +45,10 @@ def units(quantity: str, resource: str) -> int:
         number = Fraction(Decimal(match.group(1)))
     except InvalidOperation:
         raise QuantityError(f"{resource} quantity {quantity!r} is not a Kubernetes quantity") from None
-    value = number * Fraction(_SUFFIX[match.group(2)]) * (1000 if resource == "cpu" else 1)
+    value = number * _SUFFIX[match.group(2)] * (1000 if resource == "cpu" else 1)
     if value < 0:
         raise QuantityError(f"{resource} quantity {quantity!r} is negative")
-    return -((-value.numerator) // value.denominator)  # ceiling
+    return int(-((-value.numerator) // value.denominator))  # ceiling
 
 
 def quantity(value: int, resource: str) -> str:
@@ -54,8 +56,9 @@ def quantity(value: int, resource: str) -> str:
     if resource == "cpu":
         return str(value // 1000) if value % 1000 == 0 else f"{value}m"
     for suffix in ("Gi", "Mi", "Ki"):
-        if value and value % _SUFFIX[suffix] == 0:
-            return f"{value // int(_SUFFIX[suffix])}{suffix}"
+        size = int(_SUFFIX[suffix])
+        if value and value % size == 0:
+            return f"{value // size}{suffix}"
     return str(value)
 
 

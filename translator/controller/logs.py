@@ -18,6 +18,7 @@ from kubernetes import client
 from translator.api.resources_types import PipelineExecution, PipelineSettingSpec, select_setting
 from translator.api.states import State
 from translator.compiler.context import ExecutionContext
+from translator.compiler.forms import step_log_key
 from translator.compiler.plan import Plan, PlanStep, build_plan, log_prefix
 from translator.engines.argo import ArgoEngine
 from translator.engines.base import EngineError
@@ -145,7 +146,8 @@ class LogViewer:
     def _finished(self, ex: PipelineExecution, plan: Plan, sel: Selected, store: LogStore | None,
                   engine: object) -> Iterator[str]:
         prefix = log_prefix(plan.namespace, plan.pipeline, plan.run, sel.stage_index, sel.step_index)
-        key = sel.log_key or f"{prefix}/{LOG_FILE}"
+        argo = ex.status.engine_ref is not None and ex.status.engine_ref.engine == "argo"
+        key = sel.log_key or (step_log_key(plan, sel.step) if argo else f"{prefix}/{LOG_FILE}")
         archive_said = "no log store is configured"
         if store is not None:
             try:

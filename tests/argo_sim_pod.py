@@ -96,7 +96,8 @@ class OnePod:
             self._step_containers(wf, root, containers, nodes, pod, shutdown=bool(shutdown))
         if root["phase"] in FINISHED:
             self._unlock(f"{ns}/{name}", name)  # type: ignore[attr-defined]
-            phase = "Succeeded" if root["phase"] == "Succeeded" else "Failed"
+            # operator.go: the Workflow's phase follows its root node's (an Error pod node errors it)
+            phase = root["phase"] if root["phase"] in ("Succeeded", "Error") else "Failed"
             status.update(phase=phase, finishedAt=_stamp())
             if shutdown:
                 status["message"] = STOP_MESSAGE
@@ -147,10 +148,9 @@ class OnePod:
         now = time.monotonic()
         if ("", "pods", ns, pod) not in self.store.objects:
             root.update(phase="Error", message="pod deleted", finishedAt=_stamp())
-            for node in by_name.values():
-                if node["phase"] not in FINISHED:
-                    nodes[node["id"]] = {**node, "phase": "Error", "message": "container deleted",
-                                         "finishedAt": _stamp()}
+            for node in by_name.values():  # markAllContainersDeleted: every container, whatever its phase
+                nodes[node["id"]] = {**node, "phase": "Error", "message": "container deleted",
+                                     "finishedAt": node.get("finishedAt") or _stamp()}
             return
         if root["hostNodeName"] in self.lost:
             return  # the kubelet is gone: nobody reports the pod's containers any more

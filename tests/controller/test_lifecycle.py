@@ -149,7 +149,11 @@ def test_pod_that_vanished_fails_the_run(system: System) -> None:
     wait_for(lambda: system.execution("web-1")["status"]["stages"][1]["steps"][0]["state"] == "Building")
     system.sim.delete_pod("team", "web-1", "build-1")
     ex = system.wait_state("web-1", "Failed", timeout=5)
-    assert ex["status"]["stages"][1]["steps"][0]["message"] == "pod deleted"
+    # one pod: Argo errors every container of a deleted pod, even those that had ended
+    # (operator.go markAllContainersDeleted), so the first step carries the cause
+    assert ex["status"]["stages"][0]["steps"][0]["message"] == "container deleted"
+    built = next(c for c in ex["status"]["conditions"] if c["type"] == "Built")
+    assert built["status"] == "False" and "container deleted" in built["message"]
 
 
 def test_execution_created_with_kubectl_gets_snapshot_and_number(system: System) -> None:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from translator.api.resources_types import Condition, PipelineExecution, PipelineExecutionStatus
 from translator.api.states import ConditionType, State
 from translator.compiler.plan import Plan
-from translator.controller import lifecycle, runs
+from translator.controller import lifecycle, nodeloss, runs
 from translator.controller.admission import submitted
 from translator.controller.context import Shared, layout
 from translator.controller.finish import FinishActions
@@ -176,6 +176,10 @@ class ExecutionReconciler:
                     "was deleted or lost while the execution was Building") if ref else "no engine run recorded"
         status = derive(layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost,
                         gave_up=gave_up, start_deadline=int(self.start_watch.limit))
+        node, why = nodeloss.check(shared.kube, obs) if not stop_by else ("", "")
+        if node:  # the node the run is on is gone: fail now, not at the deadline
+            engine.stop(ex, plan, why)
+            status = nodeloss.failed(status, node, why, now=now)
         if status.execution_state.finished:
             self.start_watch.forget(key)
         elif recheck is not None:

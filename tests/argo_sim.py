@@ -153,15 +153,25 @@ class ArgoSimulator(OnePod):
 
     # ------------------------------------------------------------------ placement
 
-    def _place(self, wf: dict[str, Any]) -> str | None:
-        """The scheduler: required node affinity filters, preferred terms rank; None: unschedulable."""
+    def _place(self, wf: dict[str, Any], task: dict[str, Any] | None = None,
+               nodes: dict[str, Any] | None = None) -> str | None:
+        """The scheduler: required node affinity filters, preferred terms rank; None: unschedulable.
+        A template's own affinity replaces the Workflow's (workflow/controller/workflowpod.go
+        addSchedulingConstraints), with `{{inputs.parameters.*}}` substituted from the task's
+        arguments (workflow/common/util.go SubstituteParams); `matchFields` on `metadata.name`
+        names nodes exactly. A node that is not Ready is tainted unreachable/not-ready NoSchedule
+        (kubernetes nodelifecycle TaintNodesByCondition): nothing new goes there."""
         # kubernetes pkg/scheduler/framework/plugins/nodeaffinity/node_affinity.go: Filter (required terms);
         # Score sums matching terms' weights (here: the heaviest term wins; other score plugins are not modelled)
         affinity = (wf["spec"].get("affinity") or {}).get("nodeAffinity") or {}
-        allowed = [n for n in self.nodes if n not in self.busy]
+        if task is not None and self._template(wf, task).get("affinity"):
+            affinity = self._resolved(self._template(wf, task)["affinity"], task, nodes or {}).get("nodeAffinity") or {}
+        allowed = [n for n in self.nodes if n not in self.busy and n not in self.lost]
         required = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
         if required:
-            values = {v for term in required for expr in term["matchExpressions"] for v in expr.get("values", [])}
+            values = {v for term in required for expr in [*term.get("matchExpressions", []),
+                                                          *term.get("matchFields", [])]
+                      for v in expr.get("values", [])}
             allowed = [n for n in allowed if n in values]
         if not allowed:
             return None
@@ -173,6 +183,30 @@ class ArgoSimulator(OnePod):
                         return value
         self._rr += 1
         return allowed[self._rr % len(allowed)]
+
+    def _resolved(self, value: Any, task: dict[str, Any], nodes: dict[str, Any]) -> Any:
+        """`value` with the task's input parameters put in; an argument naming another task's output
+        takes that node's output (operator.go resolveDependencyReferences)."""
+        params: dict[str, str] = {}
+        by_display = {n.get("displayName"): n for n in nodes.values()}
+        for arg in (task.get("arguments") or {}).get("parameters") or []:
+            text = str(arg.get("value", ""))
+            if text.startswith("{{tasks.") and text.endswith("}}"):
+                other, _, _, pname = text[2:-2].split(".")[1:5]
+                outputs = ((by_display.get(other) or {}).get("outputs") or {}).get("parameters") or []
+                text = next((o.get("value", "") for o in outputs if o["name"] == pname), "")
+            params[arg["name"]] = text
+        raw = json.dumps(value)
+        for pname, pvalue in params.items():
+            raw = raw.replace("{{inputs.parameters." + pname + "}}", pvalue)
+        return json.loads(raw)
+
+    def _bound_host(self, wf: dict[str, Any], host: set[str]) -> str | None:
+        """The node a ReadWriteOnce claim binds the run to: local storage with WaitForFirstConsumer
+        (kind's local-path) is on the first pod's node, so every later pod goes there."""
+        claims = wf["spec"].get("volumeClaimTemplates") or []
+        rwo = any("ReadWriteOnce" in (c.get("spec") or {}).get("accessModes", []) for c in claims)
+        return next(iter(host)) if rwo and host else None
 
     def _create_pod(self, wf: dict[str, Any], node: dict[str, Any], target: str) -> None:
         name, ns = wf["metadata"]["name"], wf["metadata"]["namespace"]
@@ -256,8 +290,8 @@ class ArgoSimulator(OnePod):
                             "message": "when 'false' evaluated false"}
                 else:
                     waiting = self._lock(wf, task, nid)
-                    target = None if waiting else next(iter(host)) if host else self._place(wf)  # the workspace
-                    node = {**base, "type": "Pod", "phase": "Pending"}                          # binds the node
+                    target = None if waiting else self._bound_host(wf, host) or self._place(wf, task, nodes)
+                    node = {**base, "type": "Pod", "phase": "Pending"}
                     if waiting:
                         node["message"] = waiting
                     elif target is None:
@@ -287,7 +321,7 @@ class ArgoSimulator(OnePod):
                     nodes[node["id"]] = node
                     by_task[tname] = node
                     continue
-                target = next(iter(host)) if host else self._place(wf)
+                target = self._bound_host(wf, host) or self._place(wf, task, nodes)
                 if target is not None:
                     host = {target}
                     node["hostNodeName"] = target
@@ -313,6 +347,9 @@ class ArgoSimulator(OnePod):
                     node.update(phase=ended[0], finishedAt=_stamp())
                     if ended[1]:
                         node["message"] = ended[1]
+                    outputs = rules.output_parameters(self._template(wf, task), node)
+                    if outputs and ended[0] == "Succeeded":
+                        node["outputs"] = {"parameters": outputs}
                     self._pod_ended(wf, task, node, ns, pod)
             nodes[node["id"]] = node
             by_task[tname] = node
@@ -599,7 +636,8 @@ class ArgoSimulator(OnePod):
                 status = {**(obj.get("status") or {}), "conditions": [
                     {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
                      "message": "Kubelet stopped posting node status.", "lastTransitionTime": _stamp()}]}
-                self.store.replace(self.store.resource("", "nodes"), "", node, {**obj, "status": status})
+                self.store.replace(self.store.resource("", "nodes"), "", node, {**obj, "status": status},
+                                   subresource="status")
 
     # ------------------------------------------------------------------ Argo's rules (tests/argo_sim_rules.py)
 

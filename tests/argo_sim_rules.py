@@ -317,3 +317,21 @@ def run_container(wf: dict[str, Any], template: dict[str, Any], config_maps: dic
         except OSError as exc:  # the runtime cannot start the command: kubelet's StartError, exit 128
             return 128, f"exec: {exc}\n"
         return done.returncode, done.stdout.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------- outputs
+
+
+def output_parameters(template: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The output parameters a finished pod reports. workflow/executor/executor.go
+    SaveParameters reads each `valueFrom.path` from the main container's filesystem. The one
+    file the compiler has a step write is its node's name (the downward API's spec.nodeName),
+    so a path parameter here holds the node the pod ran on; any other kind is not modelled and
+    refuses (stricter: an unmodelled output is an error, not an empty value)."""
+    out = []
+    for param in (template.get("outputs") or {}).get("parameters") or []:
+        source = param.get("valueFrom") or {}
+        if "path" not in source:
+            raise NotImplementedError(f"output parameter {param['name']}: only valueFrom.path is modelled")
+        out.append({"name": param["name"], "value": node.get("hostNodeName", ""), "valueFrom": source})
+    return out

@@ -1,12 +1,17 @@
-"""The execution reconciler's node check: a run on a lost node fails within one sync, `NodeLost`.
+"""The execution reconciler's node check: a run on a lost node fails within seconds, `NodeLost`.
 
-I/O only: reads the Node objects of the nodes the run's unfinished steps are on (one GET each,
-only while the run has such steps); the decision is translator.status.nodes.lost_node.
+A lost node changes nothing Argo writes (its pods keep their last status), so no Workflow event
+would wake the reconciler: a Building Argo run with steps on a node is looked at again every
+`CHECK_SECONDS`. The Nodes are listed at most once per `CHECK_SECONDS` for all runs together
+(one request, however many runs), through an injected clock. The decision itself is pure:
+translator.status.nodes.lost_node.
 """
 
 from __future__ import annotations
 
-from kubernetes import client
+import threading
+import time
+from collections.abc import Callable
 
 from translator.api.resources_types import PipelineExecutionStatus
 from translator.controller import lifecycle
@@ -15,30 +20,45 @@ from translator.status.argo import WorkflowObservation
 from translator.status.nodes import NodeHealth, hosts, lost_node
 
 REASON = "NodeLost"
+CHECK_SECONDS = 2.0
 
 
-def node_health(kube: Kube, names: list[str]) -> dict[str, NodeHealth]:
-    out: dict[str, NodeHealth] = {}
-    for name in names:
-        try:
-            node = kube.call(kube.core.read_node, name)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                out[name] = NodeHealth(ready="")
-                continue
-            raise
-        ready = next((c for c in (node.status.conditions or []) if c.type == "Ready"), None) if node.status else None
-        out[name] = NodeHealth(ready=ready.status if ready else "Unknown", reason=(ready.reason or "") if ready else "",
-                               message=(ready.message or "") if ready else "no Ready condition")
-    return out
+def _health(node: object) -> NodeHealth:
+    status = getattr(node, "status", None)
+    ready = next((c for c in (getattr(status, "conditions", None) or []) if c.type == "Ready"), None)
+    if ready is None:
+        return NodeHealth(ready="Unknown", message="no Ready condition")
+    return NodeHealth(ready=ready.status or "Unknown", reason=ready.reason or "", message=ready.message or "")
 
 
-def check(kube: Kube, obs: WorkflowObservation | None) -> tuple[str, str]:
-    """(node, message) when the run is on a lost node, else ("", "")."""
-    if obs is None or obs.finished:
-        return "", ""
-    names = hosts(obs)
-    return lost_node(obs, node_health(kube, names)) if names else ("", "")
+class NodeWatch:
+    """The cluster's nodes and their Ready condition, listed at most once per `ttl` seconds."""
+
+    def __init__(self, kube: Kube, *, clock: Callable[[], float] = time.monotonic, ttl: float = CHECK_SECONDS) -> None:
+        self.kube, self.clock, self.ttl = kube, clock, ttl
+        self._lock = threading.Lock()
+        self._at = -ttl
+        self._nodes: dict[str, NodeHealth] = {}
+
+    def nodes(self) -> dict[str, NodeHealth]:
+        with self._lock:
+            now = self.clock()
+            if now - self._at >= self.ttl:
+                listed = self.kube.call(self.kube.core.list_node)
+                self._nodes = {n.metadata.name: _health(n) for n in listed.items}
+                self._at = now
+            return dict(self._nodes)
+
+    def check(self, obs: WorkflowObservation | None) -> tuple[str, str]:
+        """(node, message) when the run is on a lost node, else ("", "")."""
+        if obs is None or obs.finished or not hosts(obs):
+            return "", ""
+        return lost_node(obs, self.nodes())
+
+
+def watched(obs: WorkflowObservation | None) -> bool:
+    """Whether the run has steps on nodes, so it is looked at again in `CHECK_SECONDS`."""
+    return obs is not None and not obs.finished and bool(hosts(obs))
 
 
 def failed(status: PipelineExecutionStatus, node: str, message: str, *, now: str) -> PipelineExecutionStatus:

@@ -135,9 +135,10 @@ def observe(workflow: dict[str, Any], tasks: list[str]) -> WorkflowObservation:
     version = (workflow.get("metadata", {}).get("annotations") or {}).get(POD_NAME_FORMAT, "v2")
     graph = container_graph(workflow)
     shutdown = (workflow.get("spec") or {}).get("shutdown") or ""
-    steps = {task: _container_step(name, node, nodes, version, graph, steps, shutdown=bool(shutdown))
-             if node.get("type") == "Container" else _step(name, node, nodes, version)
-             for task, node in steps.items()}
+    observed = {task: _container_step(name, node, nodes, version, graph, steps, shutdown=bool(shutdown))
+                if node.get("type") == "Container" else _step(name, node, nodes, version)
+                for task, node in steps.items()}
+    steps = {task: seen for task, seen in observed.items() if seen is not None}
     return WorkflowObservation(
         name=name, phase=phase, state=WORKFLOW_PHASES.get(phase, State.BUILDING),
         started=status.get("startedAt") or "", ended=status.get("finishedAt") or "",
@@ -172,19 +173,20 @@ def container_graph(workflow: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def _container_step(workflow_name: str, node: dict[str, Any], nodes: dict[str, Any], version: str,
-                    graph: dict[str, list[str]], seen: dict[str, Any], *, shutdown: bool) -> StepObservation:
+                    graph: dict[str, list[str]], seen: dict[str, Any], *, shutdown: bool) -> StepObservation | None:
     """A step of a one-pod run. Argo writes each container's phase from the pod's container
     statuses (workflow/controller/operator.go podReconciliation), and a container waiting for
     its dependencies is Running to Argo (the emissary runs and waits:
     cmd/argoexec/commands/emissary.go); to us the step has not started until every dependency
     succeeded, and then it started when the last of them finished. A dependent of a failed
-    step ends Failed too (its emissary exits with the dependency's code); to us it never ran."""
+    step ends Failed too (its emissary exits with the dependency's code); to us it never ran.
+    A step that has not started is None: not observed, as a DAG task Argo has not reached."""
     pod = nodes.get(node.get("boundaryID") or "") or {}
     deps = [seen.get(d) for d in graph.get(str(node.get("displayName")), [])]
     pod_fields = {"host_node": pod.get("hostNodeName") or "", "container": str(node.get("displayName") or ""),
                   "pod_name": pod_name(workflow_name, pod, version) if pod.get("type") == "Pod" else ""}
     if any(d is None or d.get("phase") != "Succeeded" for d in deps):
-        return StepObservation(state=State.WAITING, phase="Pending", **pod_fields)
+        return None
     phase = node.get("phase") or "Pending"
     started = max([d.get("finishedAt") or "" for d in deps if d] + [pod.get("startedAt") or ""])
     message = node.get("message") or ""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.compiler.views import containers, is_one_pod
-from tests.controller.harness import SIMPLE, System, wait_for
+from tests.controller.harness import System, wait_for
 from tests.controller.test_cache_placement import CACHED, _inventory
 from tests.kube_double.server import KubeDouble
 from translator.controller import runs

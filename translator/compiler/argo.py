@@ -140,7 +140,7 @@ def render(plan: Plan) -> ArgoOutput:
     if form is RunForm.POD:
         volumes.append({"name": "workspace", "emptyDir": {}})
     elif form is RunForm.PINNED:
-        volumes.append({"name": "workspace", "hostPath": {"path": workspace_host_path(plan, name),
+        volumes.append({"name": "workspace", "hostPath": {"path": workspace_host_path(plan, namespace, name),
                                                           "type": "DirectoryOrCreate"}})
     else:
         pvc_spec: dict[str, Any] = {

@@ -15,7 +15,7 @@ with a Multi-Attach error, and every move between nodes costs a detach and an at
 The form depends only on the config and the setting (never on the cluster's state), so
 `translator logs` finds the same log keys the compiler wrote.
 
-Stored formats: the workspace of a pinned run is `<cache root>/.workspaces/<namespace>/<workflow>`
+Stored formats: the workspace of a pinned run is `<cache root>/.workspaces/<Workflow namespace>/<Workflow name>`
 on its node (the cache agent's scan skips dot-directories); the log of a one-pod run's step is
 `<namespace>/<pipeline>/<run>/<step id>.log` (Argo's executor writes `<key>/<container>.log` for
 each container of a containerSet, and the containers are named by step id).
@@ -72,9 +72,10 @@ def run_form(plan: Plan) -> RunForm:
     return RunForm.POD
 
 
-def workspace_host_path(plan: Plan, workflow: str) -> str:
-    """The node-local workspace of a pinned run (stored format, read by the cache agent)."""
-    return posixpath.join(plan.setting.cache.host_path_root, WORKSPACES_DIR, plan.namespace, workflow)
+def workspace_host_path(plan: Plan, namespace: str, workflow: str) -> str:
+    """The node-local workspace of a pinned run, by its Workflow's namespace and name (stored
+    format: the cache agent removes it once that Workflow is over)."""
+    return posixpath.join(plan.setting.cache.host_path_root, WORKSPACES_DIR, namespace, workflow)
 
 
 def pod_log_prefix(plan: Plan) -> str:

@@ -29,8 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 from translator.compiler.forms import running_stages
-from translator.compiler.plan import CompileError, Plan, PlanStep
-from translator.compiler.requests import QuantityError, split_requests
+from translator.compiler.plan import Plan, PlanStep
+from translator.compiler.pod import split_resources
 
 NODE_PARAMETER = "node"
 NODE_FILE = "/tmp/translator-node"
@@ -40,16 +40,12 @@ NODE_ENV = "TRANSLATOR_NODE_NAME"
 def container_set(plan: Plan, name: str, containers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The run's one pod: `containers` (by step id, each a full container) in stage order,
     requests split to the peak stage."""
-    stages = running_stages(plan)
-    try:
-        split = split_requests([[s.resources for s in stage] for stage in stages])
-    except QuantityError as exc:
-        raise CompileError(str(exc)) from None
+    resources = split_resources(plan)
     nodes: list[dict[str, Any]] = []
     previous: list[str] = []
-    for stage, resources in zip(stages, split, strict=True):
-        for step, res in zip(stage, resources, strict=True):
-            node = {**containers[step.id], "name": step.id, "resources": res}
+    for stage in running_stages(plan):
+        for step in stage:
+            node = {**containers[step.id], "name": step.id, "resources": resources[step.id]}
             if previous:
                 node["dependencies"] = list(previous)
             nodes.append(node)

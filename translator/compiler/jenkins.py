@@ -49,7 +49,7 @@ from translator.compiler.plan import (
     Plan,
     PlanStep,
 )
-from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes
+from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes, split_resources
 
 FILES_DIR = f"{WORKSPACE}/.translator"  # where writeFile puts the step scripts' extra files
 SKIP = "org.jenkinsci.plugins.pipeline.modeldefinition.Utils.markStageSkippedForConditional"
@@ -117,6 +117,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
     volumes += shared_volumes(plan)
     containers = []
+    resources = split_resources(plan)
     for step in plan.steps:
         env = [env_entry(var) for var in step.env]
         env.append({"name": "TRANSLATOR_FILES", "value": FILES_DIR})
@@ -125,7 +126,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
             "name": container_name(step), "image": step.image,
             "command": ["/bin/sh", "-c", "cat"], "tty": True,  # kept alive for the `sh` steps
             "env": env,
-            "resources": {"requests": dict(step.resources["requests"]), "limits": dict(step.resources["limits"])},
+            "resources": resources[step.id],  # requests split to the peak stage, as on Argo's one pod
             "volumeMounts": mounts,
         }
         if step.privileged:

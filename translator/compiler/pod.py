@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from translator.cache.placement import preferred_affinity, required_affinity
-from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, EnvVar, Plan, PlanStep
+from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, CompileError, EnvVar, Plan, PlanStep
+from translator.compiler.requests import QuantityError, split_requests
 
 
 def shared_volumes(plan: Plan) -> list[dict[str, Any]]:
@@ -49,11 +50,10 @@ def env_entry(var: EnvVar) -> dict[str, Any]:
 
 
 def node_affinity(plan: Plan) -> dict[str, Any] | None:
-    """The run's affinity, for both engines.
-
-    One place for every pod of the run: the workspace volume is ReadWriteOnce, and the first
-    pod (the clone) decides where it lives, so the whole run prefers the cache nodes (and,
-    during the bounded wait, requires one of the holders).
+    """The run's affinity, for both engines: the cache placement of the run's one pod (Argo's
+    containerSet, Jenkins' agent pod) or of the first pod of a pinned run, which the others
+    follow. It prefers the cache nodes (and, during the bounded wait, requires one of the
+    holders); a run without cached steps carries none.
     """
     if not plan.node_preferences and not plan.node_requirement:
         return None
@@ -63,3 +63,21 @@ def node_affinity(plan: Plan) -> dict[str, Any] | None:
     if plan.node_preferences:
         affinity["preferredDuringSchedulingIgnoredDuringExecution"] = preferred_affinity(plan.node_preferences)
     return {"nodeAffinity": affinity}
+
+
+def split_resources(plan: Plan) -> dict[str, dict[str, dict[str, str]]]:
+    """Each step's resources in a pod that holds every step at once (Argo's containerSet,
+    Jenkins' agent pod): requests split so the pod asks for the peak stage (compiler.requests),
+    limits as written; a skipped step's container never runs a command, so it requests nothing."""
+    stages = [[s for s in stage.steps if not s.skipped] for stage in plan.stages]
+    stages = [stage for stage in stages if stage]
+    try:
+        split = split_requests([[s.resources for s in stage] for stage in stages])
+    except QuantityError as exc:
+        raise CompileError(str(exc)) from None
+    out = {s.id: r for stage, resources in zip(stages, split, strict=True)
+           for s, r in zip(stage, resources, strict=True)}
+    for step in plan.steps:
+        if step.skipped:
+            out[step.id] = {"requests": {"cpu": "0", "memory": "0"}, "limits": dict(step.resources["limits"])}
+    return out

@@ -184,6 +184,8 @@ class OnePod:
                 code = _exit_code(failed.get("message", "")) or 1
                 node.update(phase="Failed", finishedAt=_stamp(), message=f"{c['name']}: Error (exit code {code}): ")
             elif all(d["phase"] == "Succeeded" for d in deps):
+                if (name, c["name"]) not in self._started:  # its command starts: its log begins
+                    self.store.logs[(ns, pod, c["name"])] = f"step {c['name']} of {name} on {root['hostNodeName']}\n"
                 began = self._started.setdefault((name, c["name"]), now)
                 if c["name"] not in self.paused and now - began >= self.step_seconds:
                     ended = self._container_ended(wf, c, pod)
@@ -222,7 +224,6 @@ class OnePod:
             self.store.logs[(ns, pod, cname)] = output
         else:
             code = 0 if self.outcome(name, cname) == "Succeeded" else 1  # type: ignore[attr-defined]
-            self.store.logs[(ns, pod, cname)] = f"step {cname} of {name}\n"
         if code == 0:
             return "Succeeded", ""
         return ("Error" if code == 64 else "Failed"), f"{cname}: Error (exit code {code}): "

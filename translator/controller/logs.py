@@ -218,7 +218,8 @@ class LogViewer:
             raise LogError(f"stage {sel.stage_name!r} step {sel.step_index + 1} has no pod yet")
         resp: Any
         try:
-            resp = self.kube.core.read_namespaced_pod_log(pod, ref.workflow_namespace, container="main",
+            container = seen.container if seen else "main"
+            resp = self.kube.core.read_namespaced_pod_log(pod, ref.workflow_namespace, container=container,
                                                           follow=follow, _preload_content=False)
         except client.ApiException as exc:
             raise LogError(f"the pod {pod} has no log ({exc.status}: {exc.reason})") from None

@@ -135,7 +135,8 @@ def observe(workflow: dict[str, Any], tasks: list[str]) -> WorkflowObservation:
     version = (workflow.get("metadata", {}).get("annotations") or {}).get(POD_NAME_FORMAT, "v2")
     graph = container_graph(workflow)
     shutdown = (workflow.get("spec") or {}).get("shutdown") or ""
-    observed = {task: _container_step(name, node, nodes, version, graph, steps, shutdown=bool(shutdown))
+    containers = {n.get("displayName"): n for n in nodes.values() if n.get("type") == "Container"}
+    observed = {task: _container_step(name, node, nodes, version, graph, containers, shutdown=bool(shutdown))
                 if node.get("type") == "Container" else _step(name, node, nodes, version)
                 for task, node in steps.items()}
     steps = {task: seen for task, seen in observed.items() if seen is not None}

@@ -191,6 +191,8 @@ def _container_step(workflow_name: str, node: dict[str, Any], nodes: dict[str, A
     phase = node.get("phase") or "Pending"
     started = max([d.get("finishedAt") or "" for d in deps if d] + [pod.get("startedAt") or ""])
     message = node.get("message") or ""
+    if phase == "Pending" and not message:  # the pod's waiting reason (operator.go getPendingReason)
+        message = pod.get("message") or ""
     if shutdown and phase in ("Failed", "Error"):
         message = f"terminated by the run's shutdown ({message})" if message else "terminated by the run's shutdown"
     return StepObservation(

@@ -6,10 +6,14 @@ of `translator compile`; the test suite instead checks that every compiled Workf
 round-trips through hera's `Workflow` model unchanged, and validates it against Argo's own
 JSON schema and CRD (see docs/architecture.md).
 
-Shape: one DAG template `pipeline`; one container template and one DAG task per step, named
-by the step's id; every step of stage N depends on every step of stage N-1, so stages run in
-order and the steps of a stage in parallel. A step whose `when` does not match is a task with
-`when: "false"`, which Argo shows as Skipped, and which still lets later stages run.
+Shape, by the run's form (compiler/forms.py): one pod (the default) is a single containerSet
+template `pipeline`, one container per step that runs, named by the step's id, requests split
+to the peak stage, the workspace an `emptyDir` (compiler/argo_pod.py); pod-per-step (pinned,
+or a shared claim when asked) is one DAG template `pipeline` with one container template and
+one DAG task per step, named by the step's id. Either way every step of stage N depends on
+every step of stage N-1, so stages run in order and the steps of a stage in parallel. In the
+DAG a step whose `when` does not match is a task with `when: "false"` (Argo shows it Skipped,
+later stages still run); in the one pod it is left out.
 
 Argo evaluates `{{...}}` anywhere in a template, so nothing a user wrote is put where Argo
 would read it as template syntax: scripts and generated files live in the ConfigMap
@@ -26,10 +30,11 @@ Each step container runs its script with `scripts.launch_command` (`sh -xe`, or 
 itself when it starts with `#!`), as Jenkins does. `spec.archiveLogs` is written only when a
 log store exists: the setting's S3 endpoint (then each template has its `archiveLocation`) or
 an `artifactRepositoryRef` the administrator made; without one Argo's executor fails every
-step ("You need to configure artifact storage"). The workspace claim is deleted when the run
-ends, however it ends (`volumeClaimGC: OnWorkflowCompletion`; Argo's default keeps it for failed
-runs until the TTL). A cached step holds one mutex per cache directory, in the pipeline's own
-namespace (`cache_mutex`), so steps using different directories run in parallel and two teams'
+step ("You need to configure artifact storage"). A shared workspace claim (the `pvc` form) is
+deleted when the run ends, however it ends (`volumeClaimGC: OnWorkflowCompletion`; Argo's
+default keeps it for failed runs until the TTL). A cached step holds one mutex per cache
+directory (the one pod holds all of its run's), in the pipeline's own namespace
+(`cache_mutex`), so steps using different directories run in parallel and two teams'
 pipelines of one name never share a lock, even when their Workflows share a namespace. Every
 field used here exists in the schema of each supported Argo version, 3.6 to 4.1
 (`synchronization.mutexes` with `namespace` included).

@@ -411,10 +411,13 @@ class ArgoSimulator(OnePod):
                     f'serviceaccount "{account}" not found')
         return ""
 
-    def _container_waiting(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str
-                           ) -> tuple[str, str] | None:
-        """(reason, message) of the main container the kubelet cannot start yet; None when it starts."""
+    def _container_waiting(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str,
+                           container: dict[str, Any] | None = None) -> tuple[str, str] | None:
+        """(reason, message) of the main container the kubelet cannot start yet; None when it starts.
+        `container`: one container of a containerSet, checked as the template's own."""
         template = self._template(wf, task)
+        if container is not None:
+            template = {**template, "container": container}
         # kubernetes pkg/kubelet/volumemanager: no container starts before every volume is mounted; a
         # missing Secret or ConfigMap leaves them all waiting "ContainerCreating" (a FailedMount event).
         # argo-workflows v3.7 workflow/controller/workflowpod.go: createSecretVolumesAndMounts mounts the

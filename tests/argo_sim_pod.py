@@ -165,7 +165,9 @@ class OnePod:
         if root["phase"] == "Pending":
             if now - started < self.pod_start_seconds:
                 return
-            waiting = self._container_waiting(wf, {"template": root["templateName"]}, ns, pod)  # type: ignore[attr-defined]
+            # kubelet: the pod starts when every container can; the first that cannot gives the reason
+            waiting = next((w for c in containers if (w := self._container_waiting(  # type: ignore[attr-defined]
+                wf, {"template": root["templateName"]}, ns, pod, c)) is not None), None)
             if waiting is not None:  # operator.go getPendingReason: the kubelet's reason in the pod node
                 root["message"] = f"{waiting[0]}: {waiting[1]}" if waiting[1] else waiting[0]
                 return

@@ -131,15 +131,23 @@ def refusal(wf: dict[str, Any], version: str) -> str:
     # operator.go setExecWorkflow: markWorkflowFailed("invalid spec: ...")
     if len(name) > 63:
         return f'invalid spec: workflow name "{name}" must not be more than 63 characters long (currently {len(name)})'
-    # workflow/validate/validate.go validateLeaf: one container, one volume per mountPath
+    # workflow/validate/validate.go validateLeaf: one container, one volume per mountPath; a
+    # containerSet's set-level mounts are added to each container (container_set_template_types.go
+    # GetContainers), so each container is checked with them (stricter than ContainerSet.Validate)
     for tmpl in wf["spec"].get("templates") or []:
-        seen: dict[str, str] = {}
-        for i, mount in enumerate((tmpl.get("container") or {}).get("volumeMounts") or []):
-            path = mount.get("mountPath", "")
-            if path in seen:
-                return (f"invalid spec: templates.{tmpl['name']}.container.volumeMounts[{i}].mountPath "
-                        f"'{path}' already mounted in {seen[path]}")
-            seen[path] = f"container.volumeMounts.{mount.get('name', '')}"
+        shared = list((tmpl.get("containerSet") or {}).get("volumeMounts") or [])
+        leaves = [("container", tmpl.get("container") or {})] + [
+            (f"containerSet.containers[{j}]", c) for j, c in enumerate((tmpl.get("containerSet") or {}).get(
+                "containers") or [])]
+        for where, container in leaves:
+            seen: dict[str, str] = {}
+            for i, mount in enumerate([*(container.get("volumeMounts") or []), *(shared if where != "container"
+                                                                                  else [])]):
+                path = mount.get("mountPath", "")
+                if path in seen:
+                    return (f"invalid spec: templates.{tmpl['name']}.{where}.volumeMounts[{i}].mountPath "
+                            f"'{path}' already mounted in {seen[path]}")
+                seen[path] = f"container.volumeMounts.{mount.get('name', '')}"
     return ""
 
 

@@ -169,3 +169,17 @@ def test_a_pinned_step_goes_to_the_node_its_anchor_published(kube: KubeDouble) -
         assert len(placed) == 6 and len(set(placed.values())) == 1, placed
     finally:
         sim.stop()
+
+
+def test_a_mount_path_used_twice_in_a_container_of_the_set_is_refused(kube: KubeDouble) -> None:
+    """validate.go: one volume per mountPath in a container, the set's own mounts included."""
+    sim = _sim(kube)
+    try:
+        _submit(kube, [{"name": "a", "image": "x", "volumeMounts": [{"name": "w", "mountPath": "/w"},
+                                                                    {"name": "v", "mountPath": "/w"}]}],
+                volumes=[{"name": "w", "emptyDir": {}}, {"name": "v", "emptyDir": {}}])
+        wf = wait_for(lambda: (w := _wf(kube)) and w.get("status", {}).get("phase") and w)
+        assert wf["status"]["phase"] == "Failed"
+        assert "containerSet.containers[0].volumeMounts[1].mountPath '/w' already mounted" in wf["status"]["message"]
+    finally:
+        sim.stop()

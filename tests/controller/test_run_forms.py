@@ -146,3 +146,22 @@ def test_a_run_without_cache_carries_no_affinity(system: System) -> None:
     runs.create_run(system.kube, "team", "web")
     system.wait_state("web-1", "Success")
     assert "affinity" not in _workflow(system, "web-1")["spec"]
+
+
+def test_a_one_pod_run_with_an_image_that_cannot_be_pulled_waits_saying_why() -> None:
+    """The pod starts only when every container can: its first step shows the kubelet's reason
+    (the pod node's message, as Argo writes it), and the start deadline fails the run with it."""
+    bad = {"stages": [{"name": "Build", "steps": [{"runScriptConfig": {"image": "sh", "shellScript": "echo"}}]}]}
+    with KubeDouble() as kube:
+        system = System(kube)
+        system.sim.missing_images = {"sh"}
+        system.start_controller(start_deadline_seconds=2)
+        try:
+            system.apply_pipeline("web", bad)
+            runs.create_run(system.kube, "team", "web")
+            wait_for(lambda: "ImagePull" in system.execution("web-1")["status"]["stages"][0]["steps"][0]["message"],
+                     timeout=5, what="the clone step to name the pull error")
+            ex = system.wait_state("web-1", "Failed", timeout=10)
+            assert "ImagePull" in _built(ex)["message"], _built(ex)
+        finally:
+            system.close()

@@ -86,13 +86,14 @@ def test_rerun_from_failed_runs_only_what_failed(system: System) -> None:
     runs.create_run(system.kube, "team", "web")
     system.wait_state("web-1", "Failed")
     system.sim.outcome = lambda _wf, _task: "Succeeded"
-    runs.rerun(system.kube, "team", "web-1", from_failed=True)
-    ex = system.wait_state("web-2", "Success")
+    again = runs.rerun(system.kube, "team", "web-1", from_failed=True)
+    ex = system.wait_state(again["metadata"]["name"], "Success")
     assert ex["status"]["stages"][1]["steps"][1]["state"] == "Success"
-    wf = _workflow(system, "web-2")
+    assert ex["status"]["stages"][1]["steps"][0]["message"] == "reused from run 1"
+    name = ex["status"]["engineRef"]["workflowName"]
     if system.form == "pod":  # type: ignore[attr-defined]
-        assert "build-1" not in containers(wf)  # reused: left out of the pod
-    placed = {n for w, _t, n in system.sim.placements if w == "web-2"}
+        assert "build-1" not in containers(_workflow(system, name))  # reused: left out of the pod
+    placed = {n for w, _t, n in system.sim.placements if w == name}
     assert len(placed) == 1
 
 
@@ -111,10 +112,11 @@ def test_a_lost_node_fails_the_run_within_seconds_naming_it(system: System) -> N
     assert ex["status"]["stages"][1]["steps"][0]["state"] == "Failed"
     assert node in ex["status"]["stages"][1]["steps"][0]["message"]
     system.sim.paused = set()
-    runs.rerun(system.kube, "team", "web-1", from_failed=True)
-    again = system.wait_state("web-2", "Success", timeout=15)
+    rerun = runs.rerun(system.kube, "team", "web-1", from_failed=True)
+    again = system.wait_state(rerun["metadata"]["name"], "Success", timeout=15)
     assert again["status"]["stages"][0]["steps"][0]["state"] == "Success"  # a new workspace: cloned again
-    assert all(n != node for w, _t, n in system.sim.placements if w == "web-2")  # not on the lost node
+    name = again["status"]["engineRef"]["workflowName"]
+    assert all(n != node for w, _t, n in system.sim.placements if w == name)  # not on the lost node
 
 
 def test_the_run_is_placed_where_its_cache_is(system: System) -> None:

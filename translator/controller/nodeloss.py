@@ -9,9 +9,12 @@ translator.status.nodes.lost_node.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+from kubernetes import client
 
 from translator.api.resources_types import PipelineExecutionStatus
 from translator.controller import lifecycle
@@ -19,6 +22,7 @@ from translator.kubeclient import Kube
 from translator.status.argo import WorkflowObservation
 from translator.status.nodes import NodeHealth, hosts, lost_node
 
+log = logging.getLogger("translator.controller")
 REASON = "NodeLost"
 CHECK_SECONDS = 2.0
 
@@ -53,7 +57,12 @@ class NodeWatch:
         """(node, message) when the run is on a lost node, else ("", "")."""
         if obs is None or obs.finished or not hosts(obs):
             return "", ""
-        return lost_node(obs, self.nodes())
+        try:
+            nodes = self.nodes()
+        except client.ApiException as exc:  # the API stumbled: the run is looked at again in CHECK_SECONDS
+            log.info("cannot list nodes (%s); the node check waits for the next sync", exc.status)
+            return "", ""
+        return lost_node(obs, nodes)
 
 
 def watched(obs: WorkflowObservation | None) -> bool:

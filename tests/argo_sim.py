@@ -41,7 +41,9 @@ from minio import Minio
 from minio.error import S3Error
 from urllib3.exceptions import HTTPError
 
+from tests import argo_exec
 from tests import argo_sim_rules as rules
+from tests.argo_pod import workflow_pod_spec
 from tests.argo_sim_pod import UNSCHEDULABLE, OnePod, is_one_pod
 from tests.kube_double.server import KubeDouble
 from tests.kube_double.store import ApiError
@@ -215,10 +217,10 @@ class ArgoSimulator(OnePod):
         self.placements.append((name, tname, target))
         pod = pod_name(name, node, self._pod_names(wf))
         refused = self._admission_refuses(wf, ns, pod)
-        if refused:
-            node.update(phase="Error", message=refused, finishedAt=_stamp())
+        spec, error = workflow_pod_spec(wf, node["templateName"], ns, self.store.objects)  # tests/argo_pod.py
+        if refused or error:
+            node.update(phase="Error", message=refused or error, finishedAt=_stamp())
             return
-        self._maybe_execute(wf, node)
         try:
             # argo-workflows v3.7 workflow/controller/workflowpod.go: createWorkflowPod (workflow label,
             # node-name annotation, owned by the Workflow; main and wait containers, the init one left out)
@@ -227,13 +229,13 @@ class ArgoSimulator(OnePod):
                 "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
                                      "name": name, "uid": wf["metadata"]["uid"]}],
                 "annotations": {"workflows.argoproj.io/node-name": node["name"]}},
-                "spec": {"nodeName": target, "containers": [
-                    {"name": "main", "image": self._template(wf, {"template": node["templateName"]}).get(
-                        "container", {}).get("image", "x")},
-                    {"name": "wait", "image": "quay.io/argoproj/argoexec"}]},
+                "spec": {**spec, "nodeName": target},  # the double's ServiceAccount admission mounts tokens
                 "status": {"phase": "Pending"}})
-        except ApiError:
-            pass
+        except ApiError as exc:
+            if exc.code != 409:  # argo-workflows v3.7 operator.go executeTemplate: markNodeError
+                node.update(phase="Error", message=str(exc), finishedAt=_stamp())
+                return
+        self._maybe_execute(wf, node)
         self.store.logs[(ns, pod)] = f"step {tname} of {name} on {target}\n"
 
     # ------------------------------------------------------------------ one step of Argo
@@ -696,9 +698,11 @@ class ArgoSimulator(OnePod):
             return
         template = next(t for t in wf["spec"]["templates"] if t["name"] == node["templateName"])
         config_maps = rules.config_maps_of(self.store, wf)
+        # the kubelet's Secrets (env and volumes) around the container (tests/argo_exec.py)
+        run_wf, run_template, refused = argo_exec.with_secrets(self.store, wf, template, config_maps)
 
         def run() -> None:
-            self.ran[(name, tname)] = rules.run_container(wf, template, config_maps)
+            self.ran[(name, tname)] = refused or rules.run_container(run_wf, run_template, config_maps)
 
         threading.Thread(target=run, daemon=True).start()
 

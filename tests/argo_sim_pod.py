@@ -27,7 +27,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from tests import argo_exec
 from tests import argo_sim_rules as rules
+from tests.argo_pod import workflow_pod_spec
 from tests.kube_double.store import ApiError
 
 FINISHED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
@@ -89,8 +91,7 @@ class OnePod:
                     refused = self._admission_refuses(wf, ns, pod)  # type: ignore[attr-defined]
                     if refused:  # workflowpod.go createWorkflowPod: a refused pod errors the node
                         root.update(phase="Error", message=refused, finishedAt=_stamp())
-                    else:
-                        self._create_one_pod(wf, root, target, containers)
+                    elif self._create_one_pod(wf, root, target, containers):
                         self._add_container_nodes(name, root, containers, nodes)
         elif root["phase"] not in FINISHED:
             self._step_containers(wf, root, containers, nodes, pod, shutdown=bool(shutdown))
@@ -106,25 +107,31 @@ class OnePod:
         status["nodes"] = nodes
 
     def _create_one_pod(self, wf: dict[str, Any], root: dict[str, Any], target: str,
-                        containers: list[dict[str, Any]]) -> None:
+                        containers: list[dict[str, Any]]) -> bool:
+        """Create the run's pod as Argo builds it (tests/argo_pod.py); False: the pod node is in Error."""
         name, ns = wf["metadata"]["name"], wf["metadata"]["namespace"]
         now = time.monotonic()
         self._started[(name, "")] = now
         for c in containers:
             self.placements.append((name, c["name"], target))
         pod = rules.pod_name(name, name, root["templateName"], name, self._pod_names(wf))  # type: ignore[attr-defined]
+        spec, error = workflow_pod_spec(wf, root["templateName"], ns, self.store.objects)
+        if error:
+            root.update(phase="Error", message=error, finishedAt=_stamp())
+            return False
         try:
             self.store.create(self.pods, ns, {"metadata": {
                 "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
                 "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
                                      "name": name, "uid": wf["metadata"]["uid"]}],
                 "annotations": {"workflows.argoproj.io/node-name": name}},
-                "spec": {"nodeName": target, "containers": [
-                    *({"name": c["name"], "image": c["image"]} for c in containers),
-                    {"name": "wait", "image": "argoexec"}]},
+                "spec": {**spec, "nodeName": target},  # the double's ServiceAccount admission mounts tokens
                 "status": {"phase": "Pending"}})
-        except ApiError:
-            pass
+        except ApiError as exc:
+            if exc.code != 409:  # argo-workflows v3.7 operator.go executeTemplate: markNodeError
+                root.update(phase="Error", message=str(exc), finishedAt=_stamp())
+                return False
+        return True
 
     def _add_container_nodes(self, name: str, root: dict[str, Any], containers: list[dict[str, Any]],
                              nodes: dict[str, Any]) -> None:
@@ -235,9 +242,12 @@ class OnePod:
         self.ran[(name, container["name"])] = None  # type: ignore[attr-defined]
         config_maps = rules.config_maps_of(self.store, wf)
 
+        # the kubelet's Secrets (env and volumes) around the container (tests/argo_exec.py)
+        run_wf, run_template, refused = argo_exec.with_secrets(self.store, wf, {"container": container}, config_maps)
+
         def run() -> None:
-            self.ran[(name, container["name"])] = rules.run_container(  # type: ignore[attr-defined]
-                wf, {"container": container}, config_maps)
+            self.ran[(name, container["name"])] = refused or rules.run_container(  # type: ignore[attr-defined]
+                run_wf, run_template, config_maps)
 
         threading.Thread(target=run, daemon=True).start()
 

@@ -14,6 +14,14 @@ before the agent first saw it used).
 Pinned runs (translator.compiler.forms) keep their workspace on the node under
 `<root>/.workspaces/<namespace>/<workflow>`; once that Workflow is finished or gone the agent
 deletes the directory (the scan of caches skips dot-directories).
+
+Pull requests' cache copies (`<root>/.pull-requests/<namespace>/<pipeline>/<pr-n>/<key>`, see
+`cache.placement`) count against the same budget and floor, but go first: they are evicted
+before any pipeline cache, least recently used first, and one unused for the setting's
+`pullRequests.cacheMaxAgeSeconds` (7 days) is evicted anyway. The agent cannot tell that a pull
+request was closed; its copies age out. They are left out of the inventory's entries (which
+place runs on nodes holding the pipeline's cache) but counted in `usedBytes`.
+
 Eviction is crash-safe: a directory is first renamed (atomic on one filesystem) into
 `<root>/.evicting/`, then deleted. A crash in between leaves it there, outside the layout, so
 it is never seen as a present cache; the next pass deletes it. A cache a pod uses is never
@@ -28,6 +36,7 @@ every `heartbeat` seconds so the controller can tell a live inventory from a sta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -42,7 +51,15 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import API_VERSION, CacheEntry, CacheInventoryStatus, parse_setting
+from translator.api.resources_types import (
+    API_VERSION,
+    CacheEntry,
+    CacheInventoryStatus,
+    PipelineSettingSpec,
+    PullRequestSetting,
+    parse_setting,
+)
+from translator.cache.placement import PULL_REQUEST_DIR
 from translator.kubeclient import Kube
 
 log = logging.getLogger("translator.agent")
@@ -62,6 +79,7 @@ class CacheDir:
     path: str
     bytes: int
     last_used: float  # epoch seconds
+    scope: str = ""  # a pull request's copy (`pr-<n>`); "" for the pipeline's own cache
 
 
 def _size(path: str) -> int:
@@ -92,29 +110,54 @@ def _subdirs(path: str) -> list[os.DirEntry[str]]:
         return []
 
 
+def _cache_dir(ns: str, pipeline: str, key: os.DirEntry[str], scope: str = "") -> CacheDir | None:
+    try:
+        last = os.stat(os.path.join(key.path, MARKER)).st_mtime
+    except FileNotFoundError:
+        try:
+            last = key.stat(follow_symlinks=False).st_mtime
+        except FileNotFoundError:
+            return None
+    return CacheDir(ns, pipeline, key.name, key.path, _size(key.path), last, scope)
+
+
 def scan(root: str) -> list[CacheDir]:
-    """Every cache directory under `root`, with its size and last use."""
+    """Every pipeline cache directory under `root`, with its size and last use."""
     found = []
     for ns in _subdirs(root):
         for pipeline in _subdirs(ns.path):
             for key in _subdirs(pipeline.path):
-                try:
-                    last = os.stat(os.path.join(key.path, MARKER)).st_mtime
-                except FileNotFoundError:
-                    try:
-                        last = key.stat(follow_symlinks=False).st_mtime
-                    except FileNotFoundError:
-                        continue
-                found.append(CacheDir(ns.name, pipeline.name, key.name, key.path, _size(key.path), last))
+                entry = _cache_dir(ns.name, pipeline.name, key)
+                if entry is not None:
+                    found.append(entry)
+    return found
+
+
+def scan_pull_requests(root: str) -> list[CacheDir]:
+    """Every pull request's cache copy under `root`."""
+    found = []
+    for ns in _subdirs(os.path.join(root, PULL_REQUEST_DIR)):
+        for pipeline in _subdirs(ns.path):
+            for scope in _subdirs(pipeline.path):
+                for key in _subdirs(scope.path):
+                    entry = _cache_dir(ns.name, pipeline.name, key, scope.name)
+                    if entry is not None:
+                        found.append(entry)
     return found
 
 
 def choose_evictions(dirs: Iterable[CacheDir], in_use: set[str], *, budget: int, free: int,
-                     floor: int) -> list[CacheDir]:
-    """Least recently used first, skipping caches in use, until the budget and the floor hold."""
+                     floor: int, now: float = 0.0, max_age: float = 0.0) -> list[CacheDir]:
+    """Pull requests' copies unused for `max_age` first; then least recently used first, pull
+    requests' copies before pipeline caches, skipping caches in use, until the budget and the
+    floor hold."""
+    dirs = list(dirs)
     used = sum(d.bytes for d in dirs)
-    chosen = []
-    for d in sorted(dirs, key=lambda d: (d.last_used, d.path)):
+    chosen = [d for d in dirs if d.scope and max_age > 0 and now - d.last_used > max_age and d.path not in in_use]
+    used -= sum(d.bytes for d in chosen)
+    free += sum(d.bytes for d in chosen)
+    rest = [d for d in dirs if d not in chosen]
+    for d in sorted(rest, key=lambda d: (not d.scope, d.last_used, d.path)):
         over_budget = budget > 0 and used > budget
         under_floor = floor > 0 and free < floor
         if not over_budget and not under_floor:
@@ -201,24 +244,39 @@ class CacheAgent:
                     used.add(root + host[len(node_root):])  # as the agent sees it
         return used
 
-    def limits(self) -> tuple[int, int]:
+    def settings(self) -> list[PipelineSettingSpec]:
+        """The PipelineSettings whose caches live under this root."""
+        if self.kube is None:
+            return []
+        found = []
+        for obj in self.kube.list("pipelinesettings").get("items", []):
+            try:
+                spec = parse_setting(obj)
+            except ValueError:
+                continue
+            if os.path.normpath(spec.cache.host_path_root) == self.config.node_root:
+                found.append(spec)
+        return found
+
+    def limits(self, settings: list[PipelineSettingSpec] | None = None) -> tuple[int, int]:
         """(budget, floor): the flags, else the strictest of the PipelineSettings using this root."""
         budget, floor = self.config.max_bytes, self.config.min_free_bytes
         if self.kube is None or (budget and floor):
             return budget, floor
-        settings = self.kube.list("pipelinesettings").get("items", [])
         budgets, floors = [], []
-        for obj in settings:
-            try:
-                cache = parse_setting(obj).cache
-            except ValueError:
-                continue
-            if os.path.normpath(cache.host_path_root) != self.config.node_root:
-                continue
+        for spec in self.settings() if settings is None else settings:
+            cache = spec.cache
             if cache.max_bytes_per_node:
                 budgets.append(cache.max_bytes_per_node)
             floors.append(cache.min_free_bytes)
         return budget or min(budgets, default=0), floor or max(floors, default=0)
+
+    def pull_request_max_age(self, settings: list[PipelineSettingSpec]) -> float:
+        """The shortest `pullRequests.cacheMaxAgeSeconds` of those settings (0: none), else the default."""
+        if not settings:
+            return float(PullRequestSetting().cache_max_age_seconds)
+        ages = [s.pull_requests.cache_max_age_seconds for s in settings if s.pull_requests.cache_max_age_seconds]
+        return float(min(ages, default=0))
 
     # ------------------------------------------------------------------ one pass
 
@@ -226,7 +284,8 @@ class CacheAgent:
         """Rename into the trash (atomic), then delete; undone when a pod started using it."""
         trash = os.path.join(self.config.root, TRASH)
         os.makedirs(trash, exist_ok=True)
-        target = os.path.join(trash, f"{victim.namespace}.{victim.pipeline}.{victim.key}.{uuid.uuid4().hex[:8]}")
+        target = os.path.join(trash, f"{victim.namespace}.{victim.pipeline}.{victim.scope}.{victim.key}."
+                                     f"{uuid.uuid4().hex[:8]}")
         try:
             os.rename(victim.path, target)
         except FileNotFoundError:
@@ -237,6 +296,9 @@ class CacheAgent:
         if self.on_evict is not None:
             self.on_evict(victim)  # a test's crash point: after the rename, before the delete
         shutil.rmtree(target, ignore_errors=True)
+        if victim.scope:  # the pull request's directory goes with its last copy
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(victim.path))
         self.evictions += 1
         self.evicted_bytes += victim.bytes
         log.info("evicted cache", extra={"namespace": victim.namespace, "pipeline": victim.pipeline})
@@ -273,9 +335,11 @@ class CacheAgent:
             if Path(path).is_dir():
                 marker.touch()
                 os.utime(marker, (now, now))
-        dirs = scan(root)
-        budget, floor = self.limits()
-        victims = choose_evictions(dirs, in_use, budget=budget, free=self.disk_free(root), floor=floor)
+        dirs = scan(root) + scan_pull_requests(root)
+        settings = self.settings()
+        budget, floor = self.limits(settings)
+        victims = choose_evictions(dirs, in_use, budget=budget, free=self.disk_free(root), floor=floor, now=now,
+                                   max_age=self.pull_request_max_age(settings))
         gone = {v.path for v in victims if self.evict(v)}
         kept = [d for d in dirs if d.path not in gone]
         status = self.inventory(kept, budget)
@@ -285,6 +349,8 @@ class CacheAgent:
     def inventory(self, dirs: list[CacheDir], budget: int) -> CacheInventoryStatus:
         per: dict[str, list[float]] = {}
         for d in dirs:
+            if d.scope:
+                continue  # placement follows the pipeline's own cache
             entry = per.setdefault(f"{d.namespace}/{d.pipeline}", [0, 0.0])
             entry[0] += d.bytes
             entry[1] = max(entry[1], d.last_used)

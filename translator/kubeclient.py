@@ -209,6 +209,23 @@ class Kube:
 
         return attempt()
 
+    def ensure(self, create: Callable[..., Any], read: Callable[..., Any], body: dict[str, Any],
+               namespace: str) -> None:
+        """Create `body` in `namespace` unless it exists (never overwrites). A 409 is "already exists"
+        only if it does: a conflict that left nothing behind reads back as 404, raised, so the
+        caller's reconcile is retried instead of waiting for good on an object never made."""
+        try:
+            self.call(read, body["metadata"]["name"], namespace)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            try:
+                self.call(create, namespace, body)
+            except client.ApiException as again:
+                if again.status != 409:
+                    raise
+                self.call(read, body["metadata"]["name"], namespace)
+
     def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's data, decoded (ApiException when it cannot be read, 404 when absent)."""
         secret = self.call(self.core.read_namespaced_secret, name, namespace)

@@ -99,6 +99,6 @@ def test_the_one_pod_holds_every_step_and_its_log_keys_name_them() -> None:
 
 def test_a_stage_named_like_argos_own_containers_gets_another_id() -> None:
     text = "stages:\n" + "".join(f"- name: {n}\n  steps:\n  - runScriptConfig: {{image: a, shellScript: b}}\n"
-                                 for n in ("Wait", "Init", "Main", "Pipeline"))
+                                 for n in ("Wait", "Init", "Main", "Pipeline", "Seed cache"))
     names = list(containers(_compile(text).objects[0]))
-    assert not {"wait", "init", "main", "pipeline"} & set(names) and len(set(names)) == 5
+    assert not {"wait", "init", "main", "pipeline", "seed-cache"} & set(names) and len(set(names)) == 6

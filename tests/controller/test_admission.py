@@ -51,6 +51,16 @@ def test_a_refused_submission_gives_the_slot_back() -> None:
     assert queue.try_admit("team", "web-2", 2)
 
 
+def test_a_retried_admission_keeps_its_own_slot() -> None:
+    # the submit of web-2 failed after it was admitted (a 409 on the Workflow create, then a 404):
+    # the work queue retries it while it still holds its slot, which is not a run ahead of it
+    _, queue = line("Building", "Queueing", "Queueing")
+    assert queue.try_admit("team", "web-2", 2)
+    assert queue.try_admit("team", "web-2", 2), "its own reservation must not count against it"
+    assert not queue.try_admit("team", "web-3", 2), "the slot is still taken, once"
+    assert queue.candidates("team", 2) == ["web-3"]
+
+
 def test_after_a_slot_frees_only_those_that_could_start_are_woken() -> None:
     _, queue = line("Building", "Queueing", "Queueing", "Queueing", "Queueing")
     assert queue.candidates("team", 2) == ["web-2", "web-3"]

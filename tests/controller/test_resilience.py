@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes import config
+from kubernetes.client import ApiException
 
 from tests.controller.harness import System, wait_for
 from tests.kube_double.server import KubeDouble
@@ -110,6 +111,66 @@ def test_ten_percent_of_api_calls_failing_still_converges(double: KubeDouble) ->
         _check_runs(system, names)
     finally:
         double.faults.rate = 0.0
+        system.close()
+
+
+class ConflictOnFirstWorkflowCreate(Kube):
+    """The first Workflow create of an execution answers 409 and stores nothing, so the engine's
+    read-back finds no Workflow (404): the submit fails with no EngineError, after admission."""
+
+    refused: set[str]
+
+    def create(self, plural: str, namespace: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        name = str(body["metadata"].get("name", ""))
+        if plural == "workflows" and name not in self.refused:
+            self.refused.add(name)
+            raise ApiException(status=409, reason="Conflict")
+        result: dict[str, Any] = super().create(plural, namespace, body, **kw)
+        return result
+
+
+def test_a_submit_that_fails_after_admission_is_retried_in_its_own_slot(double: KubeDouble) -> None:
+    # quota 1: the retried execution used to count its own reservation as the run in its way,
+    # stayed Queueing for good, and held the namespace's only slot
+    system = System(double, quota=1, step_seconds=0.02)
+    system.apply_pipeline("web")
+    names = [runs.create_run(system.kube, "team", "web")["metadata"]["name"] for _ in range(3)]
+    kube = ConflictOnFirstWorkflowCreate(config.new_client_from_config(config_file=double.kubeconfig))
+    kube.refused = set()
+    system.controller = Controller(kube, ControllerConfig(workers=4)).start()
+    try:
+        wait_for(lambda: _all_done(system, names), timeout=30, what="every run to succeed after its refused submit")
+        assert kube.refused == set(names), "each execution's first Workflow create was refused"
+        _check_runs(system, names)
+    finally:
+        system.close()
+
+
+class ConflictOnFirstAccountCreate(Kube):
+    """The first create of the step pods' service account answers 409 and stores nothing."""
+
+    refused: int = 0
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "create_namespaced_service_account" and not self.refused:
+            self.refused += 1
+            raise ApiException(status=409, reason="Conflict")
+        return super().call(fn, *args, **kwargs)
+
+
+def test_a_conflict_that_created_no_service_account_is_retried(double: KubeDouble) -> None:
+    # the namespace preparation took the 409 for "already exists": the account was never made,
+    # and every run waited for it (ServiceAccountNotFound) until its provision deadline
+    system = System(double, quota=2, step_seconds=0.02)
+    system.apply_pipeline("web")
+    names = [runs.create_run(system.kube, "team", "web")["metadata"]["name"] for _ in range(2)]
+    kube = ConflictOnFirstAccountCreate(config.new_client_from_config(config_file=double.kubeconfig))
+    system.controller = Controller(kube, ControllerConfig(workers=4)).start()
+    try:
+        wait_for(lambda: _all_done(system, names), timeout=30, what="the runs to succeed once the account is made")
+        assert kube.refused == 1
+        system.kube.core.read_namespaced_service_account("pipeline", "team")
+    finally:
         system.close()
 
 

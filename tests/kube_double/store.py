@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.kube_double import strategy
+from tests.kube_double import admission, strategy
 from tests.kube_double.errors import (
     ApiError,
     already_exists,
@@ -205,6 +205,11 @@ class Store:
             strategy.validate_create(res, obj)
             name = meta["name"]
             key = (res.group, res.plural, namespace, name)
+            if res.plural == "pods" and res.group == "":  # the ServiceAccount admission plugin (admission.py)
+                refused = admission.admit_pod(self.objects, namespace, obj,
+                                              "".join(self.rng.choice(admission.SUFFIX) for _ in range(5)))
+                if refused:
+                    raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: {refused}')
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=now())
             if res.plural == "namespaces":
                 obj.setdefault("status", {})["phase"] = "Active"
@@ -216,6 +221,8 @@ class Store:
             self._record("ADDED", res, obj)
             created = copy.deepcopy(obj)
             self._collect_if_orphaned(res, key)
+            if res.plural == "namespaces" and res.group == "":  # its `default` account (admission.py)
+                self.create(self.resource("", "serviceaccounts"), name, {"metadata": {"name": "default"}})
             return created
 
     def _current(self, res: Resource, namespace: str, name: str) -> tuple[Key, dict[str, Any]]:

@@ -148,6 +148,25 @@ class ToolImages(APIModel):
     helm: str = Field(default="docker.io/alpine/k8s:1.30.4", description="Installs catalog apps.")
 
 
+class PullRequestSetting(APIModel):
+    """What a pull_request run (code nobody reviewed yet) may use; docs/security.md."""
+
+    deploy_steps: bool = Field(
+        default=False, description="Run applyYamlConfig, applyAppConfig and publishCatalogConfig on pull requests, "
+                                   "and let publishImage push with the registry credentials; else they are skipped "
+                                   "(publishImage builds without pushing).")
+    privileged: bool = Field(
+        default=False, description="Allow privileged steps (publishImage's BuildKit, `privileged: true`) on pull "
+                                   "requests; else they are skipped: a privileged container owns the node.")
+    service_account: str = Field(
+        default="translator-untrusted",
+        description="Service account of pull-request pods; its token is never mounted in a step's container. "
+                    "The setting's reconciler creates it with Argo's executor rights only.")
+    cache_max_age_seconds: int = Field(
+        default=7 * 86400, ge=0, description="A pull request's cache copy unused this long is evicted; 0: only "
+                                             "under disk pressure (pull-request caches always go first).")
+
+
 class PipelineSettingSpec(APIModel):
     """Settings for every pipeline in its namespace."""
 
@@ -186,6 +205,7 @@ class PipelineSettingSpec(APIModel):
     jenkins: JenkinsSetting = Field(default_factory=JenkinsSetting)
     logs: LogsSetting = Field(default_factory=LogsSetting)
     images: ToolImages = Field(default_factory=ToolImages)
+    pull_requests: PullRequestSetting = Field(default_factory=PullRequestSetting)
 
 
 class PipelineSetting(APIModel):

@@ -12,15 +12,24 @@ first, at most ``maxNodes``, dropping nodes whose inventory shows they evicted t
 bounded wait, the holders are also *required* for a while (`required_affinity`); after the
 wait the run is resubmitted with the preferences only, so a miss is a cold build, never a
 pod pending forever.
+
+Pull-request copies (stored format): a pull_request run never mounts the pipeline's cache
+writable. Each of its caches is ``<hostPathRoot>/.pull-requests/<namespace>/<pipeline>/<scope>/<h>``
+(`<scope>` is `pr-<number>`, from the run's ref), which an init container seeds once, while
+empty, from the pipeline's cache mounted read-only; only that copy is mounted in the step. The
+leading dot keeps the copies out of the pipeline layout (namespaces are DNS labels, never
+dotted), so the cache agent accounts them apart and evicts them first (docs/security.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
+import re
 from dataclasses import dataclass
 
 HOSTNAME_LABEL = "kubernetes.io/hostname"
+PULL_REQUEST_DIR = ".pull-requests"
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,11 @@ class CacheMount:
     container_path: str
     host_path: str
     volume_name: str
+    seed_host_path: str = ""  # a pull request's copy: the pipeline's cache it starts from, read-only
+
+    @property
+    def seed_volume_name(self) -> str:
+        return "seed-" + self.volume_name.removeprefix("cache-")
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,26 @@ def cache_mount(root: str, namespace: str, pipeline: str, container_path: str) -
     key = cache_dir_key(container_path)
     host = posixpath.join(posixpath.normpath(root), namespace, pipeline, key)
     return CacheMount(container_path=container_path, host_path=host, volume_name=f"cache-{key}")
+
+
+_PR_REF = re.compile(r"refs/(?:pull|merge-requests)/([0-9]{1,12})/")
+
+
+def pull_request_scope(ref: str, commit: str) -> str:
+    """The directory a pull request's cache copies share: `pr-42` from GitHub's `refs/pull/42/head` or
+    GitLab's `refs/merge-requests/42/head`; else `pr-` and a hash of the ref (or the commit)."""
+    found = _PR_REF.match(ref)
+    if found:
+        return f"pr-{int(found.group(1))}"
+    return "pr-" + hashlib.sha256((ref or commit).encode("utf-8")).hexdigest()[:12]
+
+
+def pull_request_mount(mount: CacheMount, root: str, namespace: str, pipeline: str, scope: str) -> CacheMount:
+    """The pull request's own copy of `mount`, seeded from it."""
+    key = cache_dir_key(mount.container_path)
+    host = posixpath.join(posixpath.normpath(root), PULL_REQUEST_DIR, namespace, pipeline, scope, key)
+    return CacheMount(container_path=mount.container_path, host_path=host, volume_name=mount.volume_name,
+                      seed_host_path=mount.host_path)
 
 
 def node_preferences(nodes: tuple[str, ...] | list[str], max_nodes: int) -> tuple[NodePreference, ...]:

@@ -66,7 +66,14 @@ from translator.compiler.plan import (
     PlanStep,
     log_prefix,
 )
-from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes
+from translator.compiler.pod import (
+    account_fields,
+    cache_seed_container,
+    env_entry,
+    node_affinity,
+    shared_mounts,
+    shared_volumes,
+)
 from translator.compiler.scripts import launch_command
 
 ENTRYPOINT = "pipeline"
@@ -123,10 +130,17 @@ def render(plan: Plan) -> ArgoOutput:
         if mutexes:
             pod["synchronization"] = {"mutexes": list({m["name"]: m for m in mutexes}.values())}
         pod["metadata"] = {"labels": {f"{LABEL_PREFIX}/form": form.value}}
+        seed = cache_seed_container(plan, [c for step in steps if not step.skipped for c in step.caches])
+        if seed:  # a pull request's cache copies, seeded before any step of the pod starts
+            pod["initContainers"] = [seed]
         if log_store:
             pod["archiveLocation"] = _archive_location(plan, pod_log_prefix(plan))
         templates = [pod]
     else:
+        for template, step in zip(step_templates, steps, strict=True):
+            seed = cache_seed_container(plan, list(step.caches))
+            if seed:  # a pull request's cache copies, seeded before the step starts
+                template["initContainers"] = [seed]
         if form is RunForm.PINNED:
             _pin(plan, step_templates)
         if log_store:
@@ -157,7 +171,9 @@ def render(plan: Plan) -> ArgoOutput:
         claims = [{"metadata": {"name": "workspace"}, "spec": pvc_spec}]
     spec: dict[str, Any] = {
         "entrypoint": ENTRYPOINT,
-        "serviceAccountName": argo.service_account,
+        **account_fields(plan),
+        # no token in the steps: Argo's executor (wait container) gets the account's own (docs/security.md)
+        "executor": {"serviceAccountName": plan.trust.service_account} if not plan.trust.mount_token else None,
         "activeDeadlineSeconds": plan.timeout_seconds,
         "podMetadata": {"labels": dict(plan.labels)},
         "nodeSelector": dict(setting.node_selector),

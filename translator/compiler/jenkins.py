@@ -49,7 +49,15 @@ from translator.compiler.plan import (
     Plan,
     PlanStep,
 )
-from translator.compiler.pod import env_entry, node_affinity, shared_mounts, shared_volumes, split_resources
+from translator.compiler.pod import (
+    account_fields,
+    cache_seed_container,
+    env_entry,
+    node_affinity,
+    shared_mounts,
+    shared_volumes,
+    split_resources,
+)
 
 FILES_DIR = f"{WORKSPACE}/.translator"  # where writeFile puts the step scripts' extra files
 SKIP = "org.jenkinsci.plugins.pipeline.modeldefinition.Utils.markStageSkippedForConditional"
@@ -133,11 +141,10 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
             container["securityContext"] = {"privileged": True}
         containers.append(container)
     containers.append(agent_container())
-    spec: dict[str, Any] = {
-        "serviceAccountName": setting.argo.service_account,
-        "containers": containers,
-        "volumes": volumes,
-    }
+    spec: dict[str, Any] = {**account_fields(plan), "containers": containers, "volumes": volumes}
+    seed = cache_seed_container(plan, [c for step in plan.steps for c in step.caches])
+    if seed:  # a pull request's cache copies, seeded before any step starts
+        spec["initContainers"] = [seed]
     if setting.node_selector:
         spec["nodeSelector"] = dict(setting.node_selector)
     if setting.tolerations:
@@ -167,8 +174,15 @@ def _step_body(step: PlanStep, indent: str) -> list[str]:
     return lines
 
 
+class _PodDumper(yaml.SafeDumper):
+    """safe_dump, whatever else registered representers (importing hera makes multi-line strings block literals)."""
+
+
+_PodDumper.add_representer(str, yaml.representer.SafeRepresenter.represent_str)
+
+
 def jenkinsfile(plan: Plan) -> str:
-    pod = yaml.safe_dump(pod_spec(plan), sort_keys=False, width=1000)
+    pod = yaml.dump(pod_spec(plan), Dumper=_PodDumper, sort_keys=False, width=1000)
     label = plan.object_name
     inner = branch_stage_names(plan)
     out = [

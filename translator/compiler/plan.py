@@ -5,17 +5,30 @@ conditions against the run's branch and event, `${CICD_*}` substitution in the f
 substituted, env and secrets (withheld on pull requests), resources with the setting's
 defaults, cache mounts and node preference. The Argo and Jenkins back ends only render a Plan;
 they never see the config models.
+
+The trust rules are decided here too (docs/security.md): what a pull_request run's code gets
+(`Trust`: no service-account token, its own cache copies; `_untrusted`: deploy and privileged
+steps skipped with the reason, no registry credentials, no push), and which steps read secrets
+and so run behind the masking wrapper (`_masked`, `secret_sources`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from translator.api import cache_paths
 from translator.api.config_types import PipelineConfig, SourceCodeConfig, Stage, Step, StepType
 from translator.api.resources_types import PipelineSettingSpec
-from translator.cache.placement import CacheMount, NodePreference, cache_mount, placement
-from translator.compiler import scripts
+from translator.cache.placement import (
+    CacheMount,
+    NodePreference,
+    cache_mount,
+    placement,
+    pull_request_mount,
+    pull_request_scope,
+)
+from translator.compiler import scripts, trust_scripts
 from translator.compiler.conditions import constraint_matches, when_matches
 from translator.compiler.context import ExecutionContext, cicd_env, substitute
 from translator.compiler.names import label_value, template_name
@@ -27,9 +40,13 @@ DOCKER_CONFIG_DIR = f"{cache_paths.TRANSLATOR_DIR}/docker"
 GIT_CREDENTIALS_DIR = f"{cache_paths.TRANSLATOR_DIR}/git"
 
 LABEL_PREFIX = "devops.cubepaas.io"
+SEED_CONTAINER = "seed-cache"  # a pull request's init container that seeds its cache copies (compiler.pod)
 # Names a step id never takes: Argo's own containers in every pod (init, wait), the container
-# Argo reads outputs from (main), and the Workflow's entrypoint template (pipeline).
-RESERVED_IDS = frozenset({"init", "wait", "main", "pipeline"})
+# Argo reads outputs from (main), the Workflow's entrypoint template (pipeline), and the seeding
+# init container, which shares the one pod with the steps' containers.
+RESERVED_IDS = frozenset({"init", "wait", "main", "pipeline", SEED_CONTAINER})
+PULL_REQUEST = "pull_request"
+DEPLOY_STEPS = (StepType.APPLY_YAML, StepType.APPLY_APP, StepType.PUBLISH_CATALOG)
 
 
 class CompileError(Exception):
@@ -85,6 +102,25 @@ class PlanStage:
 
 
 @dataclass(frozen=True)
+class Trust:
+    """What the run's code is trusted with (docs/security.md); both engines render it."""
+
+    untrusted: bool = False  # a pull_request run: code nobody reviewed yet
+    service_account: str = "pipeline"  # the account of every pod of the run
+    mount_token: bool = True  # False: no service-account token in any step's container
+    cache_scope: str = ""  # a pull request's own cache copies (`pr-<n>`)
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """A Secret a step can read, whose values are masked in its log."""
+
+    secret: str
+    key: str = ""  # an envFrom key; "" for the credential Secrets (their kind says which keys)
+    kind: str = "env"  # env | registry (a dockerconfigjson) | git (`password`)
+
+
+@dataclass(frozen=True)
 class Plan:
     namespace: str
     pipeline: str
@@ -101,6 +137,7 @@ class Plan:
     warnings: tuple[str, ...] = field(default=())
     node_requirement: tuple[str, ...] = ()  # the bounded wait: only these nodes (cache holders)
     run_name: str = ""  # name of the engine objects; the execution's name unless resubmitted
+    trust: Trust = field(default_factory=Trust)
 
     @property
     def object_name(self) -> str:
@@ -132,6 +169,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
         stages.insert(0, Stage(name="Clone", steps=[Step(source_code_config=SourceCodeConfig())]))
     inserted = 0 if has_clone else 1  # findings name the user's file: its stages[0] is the plan's 1 then
 
+    trust = decide_trust(ctx, setting)
     used_ids: set[str] = set(RESERVED_IDS)
     reused = {(stage, step): run for stage, step, run in ctx.reused}
     plan_stages = []
@@ -148,15 +186,17 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
             reason = why.replace("the step's", "the stage's") if not stage_runs else step_why
             if not skipped and (si, ti) in reused:
                 skipped, reason = True, f"reused from run {reused[(si, ti)]}"
-            steps.append(_plan_step(
+            where = f"stages[{si - inserted}].steps[{ti}]" if si >= inserted else "the clone step"
+            planned = _plan_step(
                 step, si, ti, step_id, stage.cache, ctx, setting, variables, warnings,
                 skipped=skipped, reason=reason,
-                where=f"stages[{si - inserted}].steps[{ti}]" if si >= inserted else "the clone step",
-            ))
+                where=where,
+            )
+            steps.append(_masked(_untrusted(planned, trust, ctx, setting, warnings, where=where), setting))
         plan_stages.append(PlanStage(
             index=si, name=stage.name, id=stage_id, steps=tuple(steps),
             skipped=not stage_runs or all(s.skipped for s in steps),
-            skip_reason=why.replace("the step's", "the stage's") if not stage_runs else "",
+            skip_reason=why.replace("the step's", "the stage's") if not stage_runs else _all_skipped(steps),
         ))
 
     execution = ctx.execution_name
@@ -179,6 +219,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
         stages=tuple(plan_stages), labels=labels, annotations=annotations,
         node_preferences=prefs, setting=setting, warnings=tuple(warnings),
         node_requirement=required, run_name=f"{execution}{ctx.run_suffix}" if ctx.run_suffix else "",
+        trust=trust,
     )
 
 
@@ -251,6 +292,83 @@ def _cache_container_paths(paths: list[str], step_id: str) -> list[str]:
         if conflict:
             raise CompileError(f"step {step_id}: cache path {path} {conflict}")
     return normal
+
+
+def _all_skipped(steps: list[PlanStep]) -> str:
+    """Why a stage whose own condition holds is skipped: its steps' reasons, when every one is."""
+    if not steps or not all(s.skipped for s in steps):
+        return ""
+    return "; ".join(dict.fromkeys(s.skip_reason for s in steps if s.skip_reason))
+
+
+def decide_trust(ctx: ExecutionContext, setting: PipelineSettingSpec) -> Trust:
+    """A pull_request run runs code nobody reviewed: no service-account token in its steps (its
+    pods run as the setting's pull-request account, which has Argo's executor rights only), and
+    its caches are copies of its own."""
+    if ctx.event != PULL_REQUEST:
+        return Trust(service_account=setting.argo.service_account)
+    return Trust(untrusted=True, service_account=setting.pull_requests.service_account, mount_token=False,
+                 cache_scope=pull_request_scope(ctx.ref, ctx.commit))
+
+
+def _untrusted(step: PlanStep, trust: Trust, ctx: ExecutionContext, setting: PipelineSettingSpec,
+               warnings: list[str], *, where: str) -> PlanStep:
+    """A pull request's step: deploy and privileged steps skipped with the reason, unless the
+    setting allows them; publishImage builds without the registry credentials and without
+    pushing; each cache is the pull request's own copy, seeded from the pipeline's."""
+    if not trust.untrusted:
+        return step
+    allowed = setting.pull_requests
+    changes: dict[str, object] = {}
+    if not step.skipped and step.kind in DEPLOY_STEPS and not allowed.deploy_steps:
+        changes.update(skipped=True, skip_reason=f"{step.kind.value} does not run on a pull_request run "
+                                                 "(PipelineSetting spec.pullRequests.deploySteps)")
+    elif not step.skipped and step.privileged and not allowed.privileged:
+        changes.update(skipped=True, skip_reason="a privileged step does not run on a pull_request run "
+                                                 "(PipelineSetting spec.pullRequests.privileged)")
+    if step.kind is StepType.PUBLISH_IMAGE and not allowed.deploy_steps:
+        env = tuple(v for v in step.env if v.name != "PLUGIN_PUSH")  # nothing the user set turns it back on
+        changes.update(mounts_registry_credentials=False, env=(*env, EnvVar("PLUGIN_PUSH", "false")))
+        if not changes.get("skipped"):
+            warnings.append(f"{where}: publishImage builds without pushing on a pull_request run "
+                            "(PipelineSetting spec.pullRequests.deploySteps)")
+    if step.caches:
+        root = setting.cache.host_path_root
+        changes["caches"] = tuple(pull_request_mount(c, root, ctx.namespace, ctx.pipeline, trust.cache_scope)
+                                  for c in step.caches)
+    return dataclasses.replace(step, **changes) if changes else step  # type: ignore[arg-type]
+
+
+def secret_sources(step: PlanStep, setting: PipelineSettingSpec) -> tuple[SecretSource, ...]:
+    """Every Secret the step can read: its envFrom keys, the registry and git credentials it mounts."""
+    found = [SecretSource(v.secret_name, v.secret_key) for v in step.env if v.secret_name]
+    if step.mounts_registry_credentials:
+        found.append(SecretSource(setting.registry_credentials_secret, kind="registry"))
+    if step.mounts_git_credentials:
+        found.append(SecretSource(setting.git_credentials_secret, kind="git"))
+    return tuple(dict.fromkeys(found))
+
+
+def _masked(step: PlanStep, setting: PipelineSettingSpec) -> PlanStep:
+    """A step that can read secrets runs its script behind the masking wrapper (trust_scripts)."""
+    if step.skipped or not secret_sources(step, setting):
+        return step
+    files = []
+    if step.mounts_registry_credentials:
+        files.append(f"{DOCKER_CONFIG_DIR}/config.json")
+    if step.mounts_git_credentials:
+        files.append(f"{GIT_CREDENTIALS_DIR}/password")
+    inner = f"{step.id}-unmasked.sh"
+    env = (
+        EnvVar(trust_scripts.SCRIPT_VAR, inner),
+        EnvVar(trust_scripts.RUN_VAR, " ".join(scripts.launch_command(step.script, inner)[:-1])),
+        EnvVar(trust_scripts.ENV_VAR, " ".join(dict.fromkeys(v.name for v in step.env if v.secret_name))),
+        EnvVar(trust_scripts.FILES_VAR, " ".join(files)),
+    )
+    return dataclasses.replace(
+        step, script=trust_scripts.MASK_WRAPPER, env=(*step.env, *env),
+        files=(*step.files, (inner, step.script), (trust_scripts.AWK_FILE, trust_scripts.MASK_AWK)),
+    )
 
 
 def log_prefix(namespace: str, pipeline: str, run: int, stage: int, step: int) -> str:

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from translator.cache.placement import preferred_affinity, required_affinity
-from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, CompileError, EnvVar, Plan, PlanStep
+from translator.cache.placement import CacheMount, preferred_affinity, required_affinity
+from translator.compiler.plan import (
+    DOCKER_CONFIG_DIR,
+    GIT_CREDENTIALS_DIR,
+    SEED_CONTAINER,
+    CompileError,
+    EnvVar,
+    Plan,
+    PlanStep,
+)
 from translator.compiler.requests import QuantityError, split_requests
+from translator.compiler.trust_scripts import SEED_CACHE
+
+SEED_DIR, COPY_DIR = "/translator/cache-seed", "/translator/cache-copy"
 
 
 def shared_volumes(plan: Plan) -> list[dict[str, Any]]:
@@ -28,7 +39,39 @@ def shared_volumes(plan: Plan) -> list[dict[str, Any]]:
                 seen.add(cache.volume_name)
                 volumes.append({"name": cache.volume_name,
                                 "hostPath": {"path": cache.host_path, "type": "DirectoryOrCreate"}})
+                if cache.seed_host_path:
+                    volumes.append({"name": cache.seed_volume_name,
+                                    "hostPath": {"path": cache.seed_host_path, "type": "DirectoryOrCreate"}})
     return volumes
+
+
+def account_fields(plan: Plan) -> dict[str, Any]:
+    """The pods' service account; on a pull_request run no token is mounted (docs/security.md)."""
+    if plan.trust.mount_token:
+        return {"serviceAccountName": plan.trust.service_account}
+    return {"serviceAccountName": plan.trust.service_account, "automountServiceAccountToken": False}
+
+
+def cache_seed_container(plan: Plan, caches: list[CacheMount]) -> dict[str, Any] | None:
+    """A pull request's init container: copies the pipeline's caches (read-only) into its own
+    empty copies; the steps mount only the copies."""
+    seeded = [c for c in dict.fromkeys(caches) if c.seed_host_path]
+    if not seeded:
+        return None
+    defaults = plan.setting.default_resources
+    args, mounts = [], []
+    for cache in seeded:
+        key = cache.volume_name.removeprefix("cache-")
+        args += [f"{SEED_DIR}/{key}", f"{COPY_DIR}/{key}"]
+        mounts += [{"name": cache.seed_volume_name, "mountPath": f"{SEED_DIR}/{key}", "readOnly": True},
+                   {"name": cache.volume_name, "mountPath": f"{COPY_DIR}/{key}"}]
+    return {
+        "name": SEED_CONTAINER, "image": plan.setting.images.git_clone,
+        "command": ["/bin/sh", "-c", SEED_CACHE, SEED_CONTAINER, *args],
+        "resources": {"requests": {"cpu": defaults.cpu_request, "memory": defaults.memory_request},
+                      "limits": {"cpu": defaults.cpu_limit, "memory": defaults.memory_limit}},
+        "volumeMounts": mounts,
+    }
 
 
 def shared_mounts(step: PlanStep) -> list[dict[str, Any]]:

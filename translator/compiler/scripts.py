@@ -127,8 +127,8 @@ buildctl-daemonless.sh build \
   --local context="$PLUGIN_CONTEXT" \
   --local dockerfile="$(dirname "$PLUGIN_DOCKERFILE")" \
   --opt filename="$(basename "$PLUGIN_DOCKERFILE")" \
-  --output "type=image,\"name=$PLUGIN_IMAGE\",push=true"
-echo "pushed $PLUGIN_IMAGE"
+  --output "type=image,\"name=$PLUGIN_IMAGE\",push=${PLUGIN_PUSH:-true}"
+if [ "${PLUGIN_PUSH:-true}" = true ]; then echo "pushed $PLUGIN_IMAGE"; else echo "built $PLUGIN_IMAGE (not pushed)"; fi
 """
 
 PUBLISH_CATALOG = r"""set -eu

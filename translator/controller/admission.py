@@ -34,10 +34,16 @@ class AdmissionQueue:
         self._reserved: dict[str, set[str]] = {}
 
     def try_admit(self, namespace: str, name: str, quota: int) -> bool:
-        """True: the execution may start now and holds its slot until its status says Building."""
+        """True: the execution may start now and holds its slot until its status says Building.
+
+        Asked again while it holds its slot (its submit or its Building write failed and the work
+        queue retries it), the answer is yes again: its own reservation is not a run ahead of it.
+        """
         with self._lock:
             reserved = self._reserved.setdefault(namespace, set())
             reserved -= {n for n in reserved if self.index.state(namespace, n) not in RESERVED_STATES}
+            if name in reserved:
+                return True
             running = self.index.running(namespace) + len(reserved)
             ahead = self.index.ahead_of(namespace, name, besides=reserved)
             if not may_start(running, ahead, quota):

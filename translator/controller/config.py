@@ -22,6 +22,7 @@ class ControllerConfig:
     webhook_url: str = ""  # the receiver's external base URL: repository webhooks are created pointing there
     webhook_secret: str = ""
     repository_resync_seconds: float = 1800.0
+    resync_seconds: float = 30.0  # every execution not yet final is looked at again (from the index: no request)
     provision_deadline_seconds: float = PROVISION_DEADLINE_SECONDS  # engine refusing to start a run
     engine_lost_seconds: float = PROVISION_DEADLINE_SECONDS  # engine unreachable while a run is Building
     start_deadline_seconds: float = START_DEADLINE_SECONDS  # a step's pod cannot start (bad image, no Secret)

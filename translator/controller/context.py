@@ -135,11 +135,15 @@ class Shared:
     # ---------------------------------------------------------------- the cache and its indexes
 
     def store_execution(self, obj: dict[str, Any]) -> None:
-        """Our own write, into the cache and the index at once; a freed slot wakes the line."""
-        ns, name = key_of(obj)
-        with self.executions.lock:
-            self.executions.cache[(ns, name)] = obj
-        self.indexed(ns, obj)
+        """Our own write, into the cache and the index at once; a freed slot wakes the line.
+
+        The index follows the cache, never older than it (a later watch event stays) and never
+        bringing back an execution whose deletion was seen while we wrote.
+        """
+        ns, _ = key_of(obj)
+        current = self.executions.store(obj)
+        if current is not None:
+            self.indexed(ns, current)
 
     def indexed(self, namespace: str, obj: dict[str, Any] | None, name: str = "") -> None:
         """Bring the index to `obj` (None: the execution is gone)."""

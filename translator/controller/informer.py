@@ -55,6 +55,22 @@ class Informer:
         with self.lock:
             return [o for (ns, _), o in self.cache.items() if namespace is None or ns == namespace]
 
+    def store(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """Our own write, as the API server returned it, into the cache before its watch event.
+
+        Kept only over an older version of the same object: a later version already in the cache
+        stays, and an object whose DELETED event came first is not brought back. Returns what the
+        cache holds now (None: gone).
+        """
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        with self.lock:
+            cached = self.cache.get(key)
+            if cached is None:
+                return None
+            if not _older(obj, cached):
+                self.cache[key] = obj
+            return self.cache[key]
+
     # ---------------------------------------------------------------- the loop
 
     def _list_fn(self, namespace: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
@@ -87,6 +103,8 @@ class Informer:
             changed = []
             for key, obj in fresh.items():
                 old = self.cache.get(key)
+                if _older(obj, old):  # a list served before our own later write: the cache keeps the write
+                    continue
                 if old is None or old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
                     changed.append(("ADDED" if old is None else "MODIFIED", obj))
                 self.cache[key] = obj

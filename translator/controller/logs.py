@@ -4,6 +4,9 @@ ended, with the stage and step as a header; a log that no longer exists says so.
 Where a finished step's log is read, in order: the log store (the key in the step's status,
 else the shared layout `log_prefix(...)/main.log`), then the engine (the pod's log on Argo,
 wfapi on Jenkins), as long as it still has it.
+
+Whatever is printed passes through `logs.masking` with the values of every Secret the step
+could read (docs/security.md); a Secret the caller may not read is named in a note instead.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from translator.engines.base import EngineError
 from translator.engines.jenkins import JenkinsEngine
 from translator.kubeclient import ARGO_GROUP, ARGO_VERSION, Kube
 from translator.logs.archive import LOG_FILE, LogStore, LogStoreError, store_from_secret
+from translator.logs.masking import masked, step_masker
 from translator.status.argo import observe
 
 
@@ -131,6 +135,11 @@ class LogViewer:
         plan = _plan(ex, setting)
         engine = self.engines.get(ex.status.engine_ref.engine if ex.status.engine_ref else "")
         store = self.store(setting)
+        pods_namespace = (ex.status.engine_ref.workflow_namespace if ex.status.engine_ref else "") or self.namespace
+
+        def read_secret(name: str) -> dict[str, str]:
+            return self.kube.secret_data(pods_namespace, name)
+
         for sel in select(ex, plan, stage, step):
             header = f"==> stage {sel.stage_index} {sel.stage_name!r}, step {sel.step_index + 1}"
             header += f" {sel.step.display_name!r} [{sel.step.id}]: {sel.state.value}"
@@ -138,10 +147,12 @@ class LogViewer:
             if sel.state is State.SKIPPED or (sel.state is State.WAITING and not follow):
                 yield f"(no log: {sel.message or 'the step has not started'})\n"
                 continue
-            if sel.state.finished:
-                yield from self._finished(ex, plan, sel, store, engine)
-            else:
-                yield from self._live(ex, plan, sel, engine, follow)
+            masker, unread = step_masker(sel.step, plan.setting, read_secret)
+            for name in unread:
+                yield f"(cannot read Secret {name} to mask its values here; the step masked its own output)\n"
+            log = self._finished(ex, plan, sel, store, engine) if sel.state.finished else \
+                self._live(ex, plan, sel, engine, follow)
+            yield from masked(masker, log)
 
     def _finished(self, ex: PipelineExecution, plan: Plan, sel: Selected, store: LogStore | None,
                   engine: object) -> Iterator[str]:

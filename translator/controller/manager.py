@@ -33,6 +33,7 @@ from translator.controller.reconcilers.credential import CredentialReconciler
 from translator.controller.reconcilers.execution import ExecutionReconciler
 from translator.controller.reconcilers.pipeline import PipelineReconciler
 from translator.controller.reconcilers.setting import SettingReconciler
+from translator.controller.resync import Resync
 from translator.controller.settings import MANAGED_LABEL, SETTING_LABEL, SETTING_NS_LABEL, SettingsReconciler
 from translator.controller.workqueue import WorkQueue
 from translator.engines.argo import ArgoEngine
@@ -94,6 +95,7 @@ class Controller:
                              settings=self.settings, index=self.index, admission=AdmissionQueue(self.index),
                              cache_index=self.cache_index)
         self.finish = FinishActions(self.shared)
+        self.resync = Resync(self.index, self.queue, self.config.resync_seconds)
         self.deliverer = self.finish.deliverer
         self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer, self.registry,
                                                       self.config.default_engine)
@@ -123,12 +125,14 @@ class Controller:
             t = threading.Thread(target=self._work, daemon=True, name=f"worker-{i}")
             t.start()
             self._threads.append(t)
+        self.resync.start()
         self.metrics.ready = True
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self.metrics.ready = False
+        self.resync.stop()
         self.queue.shutdown()
         for inf in self.informers():
             inf.stop()

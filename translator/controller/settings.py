@@ -24,6 +24,7 @@ from typing import Any
 from kubernetes import client
 
 from translator.api.resources_types import PipelineSettingSpec, parse_setting
+from translator.controller import untrusted
 from translator.engines import argo_namespace as wns
 from translator.engines.base import EngineError
 from translator.kubeclient import Kube
@@ -85,6 +86,7 @@ class SettingsReconciler:
         except client.ApiException as again:
             if again.status != 409:
                 raise
+            self.kube.call(rbac.read_namespaced_role_binding, name, target)  # 404: nothing made, retried
 
     def _delete_binding(self, name: str, namespace: str) -> None:
         try:
@@ -107,6 +109,9 @@ class SettingsReconciler:
         else:
             wns.ensure_executor(self.kube, target, sa, labels)
         subject = {"kind": "ServiceAccount", "name": sa, "namespace": target}
+        # pull requests' account where their pods run: the Workflows' namespace (Argo), the setting's (Jenkins)
+        for where in sorted({namespace} | ({target} if refused is None else set())):
+            untrusted.ensure(self.kube, where, setting, labels)
         project = {n["metadata"]["name"] for n in self.namespaces.items()
                    if (n["metadata"].get("labels") or {}).get(PROJECT_LABEL) == namespace}
         own = {target} if refused is None else set()

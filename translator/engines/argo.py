@@ -69,9 +69,11 @@ class ArgoEngine:
         except LogStoreError as exc:
             raise EngineError("LogBucketNotReady", f"step logs cannot be archived: {exc.message}") from exc
 
-    def _workflow_namespace_ready(self, namespace: str, target: str, setting: PipelineSettingSpec) -> None:
-        """The Workflow namespace may be used and holds the pods' service account (checked once)."""
-        account = setting.argo.service_account or "pipeline"
+    def _workflow_namespace_ready(self, namespace: str, target: str, setting: PipelineSettingSpec,
+                                  account: str = "") -> None:
+        """The Workflow namespace may be used and holds the pods' service account (checked once); the
+        account is the plan's (a pull request's pods run as the untrusted one, docs/security.md)."""
+        account = account or setting.argo.service_account or "pipeline"
         key = (namespace, target, account)
         with self._lock:
             if time.monotonic() - self._prepared.get(key, -PREPARED_TTL - 1.0) < PREPARED_TTL:
@@ -99,7 +101,8 @@ class ArgoEngine:
     def submit(self, execution: PipelineExecution, plan: Plan) -> EngineRef:
         out = render(plan)
         namespace, name = out.workflow["metadata"]["namespace"], out.workflow["metadata"]["name"]
-        self._workflow_namespace_ready(execution.metadata.namespace, namespace, plan.setting)
+        self._workflow_namespace_ready(execution.metadata.namespace, namespace, plan.setting,
+                                       plan.trust.service_account)
         self._log_bucket(execution.metadata.namespace, plan.setting)
         remote = namespace != execution.metadata.namespace
         if remote:
@@ -165,6 +168,7 @@ class ArgoEngine:
                 except client.ApiException as exc:
                     if exc.status != 404:
                         raise
+
 
     def _workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         if self._cached is not None:

@@ -88,27 +88,14 @@ def read_namespace(kube: Kube, name: str) -> dict[str, Any] | None:
     return {"metadata": {"name": name, "labels": dict((meta.labels if meta else None) or {})}}
 
 
-def _ensure(kube: Kube, create: Any, read: Any, body: dict[str, Any], namespace: str) -> None:
-    try:
-        kube.call(read, body["metadata"]["name"], namespace)
-    except client.ApiException as exc:
-        if exc.status != 404:
-            raise
-        try:
-            kube.call(create, namespace, body)
-        except client.ApiException as again:
-            if again.status != 409:
-                raise
-
-
 def ensure_executor(kube: Kube, target: str, account: str, labels: dict[str, str]) -> None:
     """The step pods' service account in `target`, with the Role Argo's executor needs (idempotent)."""
     core, rbac = kube.core, kube.rbac
-    _ensure(kube, core.create_namespaced_service_account, core.read_namespaced_service_account,
-            {"metadata": {"name": account, "labels": labels}}, target)
-    _ensure(kube, rbac.create_namespaced_role, rbac.read_namespaced_role,
-            {"metadata": {"name": EXECUTOR_ROLE, "labels": labels}, "rules": EXECUTOR_RULES}, target)
-    _ensure(kube, rbac.create_namespaced_role_binding, rbac.read_namespaced_role_binding, {
+    kube.ensure(core.create_namespaced_service_account, core.read_namespaced_service_account,
+                {"metadata": {"name": account, "labels": labels}}, target)
+    kube.ensure(rbac.create_namespaced_role, rbac.read_namespaced_role,
+                {"metadata": {"name": EXECUTOR_ROLE, "labels": labels}, "rules": EXECUTOR_RULES}, target)
+    kube.ensure(rbac.create_namespaced_role_binding, rbac.read_namespaced_role_binding, {
         "metadata": {"name": f"{EXECUTOR_ROLE}-{account}", "labels": labels},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": EXECUTOR_ROLE},
         "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": target}]}, target)

@@ -40,6 +40,7 @@ from translator.engines.base import EngineError, RunObservation
 from translator.engines.jenkins_client import NO_CRUMB, JenkinsClient, JenkinsError
 from translator.kubeclient import Kube
 from translator.logs.archive import LogStore, LogStoreError, log_key, store_from_secret
+from translator.logs.masking import masked, step_masker
 from translator.status.argo import WorkflowObservation
 from translator.status.jenkins import observe
 
@@ -345,8 +346,12 @@ class JenkinsEngine:
         if store is None:
             return ""
         key = log_key(plan.namespace, plan.pipeline, plan.run, stage, step)
+        target = next(s for s in plan.steps if s.stage_index == stage and s.step_index == step)
+        # the archived copy is masked too (docs/security.md); the step masked its own output first
+        masker, _ = step_masker(target, plan.setting, lambda name: self._secret(plan.namespace, name))
         try:
-            store.put(key, (chunk.encode() for chunk in self.step_log(execution, plan, stage, step)))
+            log = masked(masker, self.step_log(execution, plan, stage, step))
+            store.put(key, (chunk.encode() for chunk in log))
         except LogStoreError as exc:
             raise EngineError(exc.reason, exc.message) from exc
         return key

@@ -32,9 +32,6 @@ from translator.status.execution import derive, set_condition
 log = logging.getLogger("translator.controller")
 
 
-QUEUED_RECHECK_SECONDS = 5.0
-
-
 class ExecutionReconciler:
     def __init__(self, shared: Shared, finish: FinishActions) -> None:
         self.shared = shared
@@ -101,9 +98,7 @@ class ExecutionReconciler:
         if not shared.admission.try_admit(ns, name, setting.executor_quota):
             if ex.status.execution_state is not State.QUEUEING:
                 shared.write_status(obj, ex.status.model_copy(update={"execution_state": State.QUEUEING}))
-            # a freed slot wakes the first in line; should that wake-up be lost (a failed write, a
-            # short run ending between two events), the run asks again (decided from the index)
-            shared.queue.add_after(("execution", ns, name), QUEUED_RECHECK_SECONDS)
+            # a freed slot wakes the first in line; a lost wake-up is found by the resync (controller/resync.py)
             return
         key = (ns, name)
         now = shared.now()

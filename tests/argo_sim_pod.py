@@ -243,7 +243,8 @@ class OnePod:
         config_maps = rules.config_maps_of(self.store, wf)
 
         # the kubelet's Secrets (env and volumes) around the container (tests/argo_exec.py)
-        run_wf, run_template, refused = argo_exec.with_secrets(self.store, wf, {"container": container}, config_maps)
+        own = {"container": container, "volumes": entry_template(wf).get("volumes") or []}  # the pod's volumes
+        run_wf, run_template, refused = argo_exec.with_secrets(self.store, wf, own, config_maps)
 
         def run() -> None:
             self.ran[(name, container["name"])] = refused or rules.run_container(  # type: ignore[attr-defined]

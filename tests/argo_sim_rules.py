@@ -273,10 +273,11 @@ def collect_claims(store: Store, wf: dict[str, Any], phase: str) -> list[dict[st
 
 
 def config_maps_of(store: Store, wf: dict[str, Any]) -> dict[str, dict[str, str] | None]:
-    """The data of each ConfigMap the Workflow's volumes name (None: it does not exist)."""
+    """The data of each ConfigMap the Workflow's volumes and its templates' own name (None: it does not exist)."""
     ns = wf["metadata"]["namespace"]
     out: dict[str, dict[str, str] | None] = {}
-    for volume in wf["spec"].get("volumes") or []:
+    for volume in [*(wf["spec"].get("volumes") or []),
+                   *(v for t in wf["spec"]["templates"] for v in t.get("volumes") or [])]:
         if "configMap" in volume:
             cm = store.objects.get(("", "configmaps", ns, volume["configMap"]["name"]))
             out[volume["configMap"]["name"]] = dict(cm.get("data") or {}) if cm is not None else None
@@ -290,7 +291,8 @@ def run_container(wf: dict[str, Any], template: dict[str, Any], config_maps: dic
     every mount path (and the working directory) moved under a scratch directory, env values set.
     The script's own text is not rewritten: it runs exactly as written, by a real `sh`."""
     container = template["container"]
-    volumes = {v["name"]: v for v in wf["spec"].get("volumes") or []}
+    # workflowpod.go getVolByName: the template's own volumes first, then the Workflow's
+    volumes = {v["name"]: v for v in [*(wf["spec"].get("volumes") or []), *(template.get("volumes") or [])]}
     with tempfile.TemporaryDirectory(prefix="argo-sim-") as scratch:
         root = Path(scratch)
         mounts = [m["mountPath"] for m in container.get("volumeMounts") or []]

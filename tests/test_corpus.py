@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.argo_pod import workflow_pod_spec
 from tests.argo_sim_rules import refusal
 from tests.compiler.views import is_one_pod
 from tests.helpers import ARGO_VERSIONS, SHARED, argo_schema_errors, shared_path
+from tests.kube_double.strategy import pod_volume_errors
 from translator.api.resources_types import ArgoSetting
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
@@ -57,6 +59,10 @@ def test_corpus_file_compiles_or_is_refused_cleanly(path: Path) -> None:
         assert run_form(result.plan) is (RunForm.PINNED if _steps(result.plan) > MAX_STEPS else RunForm.POD)
         assert is_one_pod(wf) is (run_form(result.plan) is RunForm.POD)
         assert "volumeClaimTemplates" not in wf["spec"]
+        for template in wf["spec"]["templates"]:  # each pod Argo makes of it has every volume it mounts
+            if "container" in template or "containerSet" in template:
+                pod, error = workflow_pod_spec(wf, template["name"], "default", {})
+                assert error == "" and [str(e) for e in pod_volume_errors(pod)] == [], template["name"]
         return
     assert result.findings, "refused without a reason"
     for finding in result.findings:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.compiler.views import containers, dependencies
+from tests.compiler.views import containers, dependencies, volumes
 from tests.helpers import argo_schema_errors
 from translator.api.config_validation import validate_text
 from translator.api.resources_types import PipelineSettingSpec
@@ -160,7 +160,7 @@ stages:
     cache: {enabled: false}
 """
     wf, _ = _compile(text, namespace="ns", pipeline="app", cache_nodes=("n2", "n1", "n3", "n4"))
-    vols = {v["name"]: v for v in wf["spec"]["volumes"] if "hostPath" in v}
+    vols = {n: v for n, v in volumes(wf).items() if "hostPath" in v}
     assert len(vols) == 2
     for v in vols.values():
         assert v["hostPath"]["path"].startswith("/var/lib/translator/cache/ns/app/")
@@ -181,7 +181,7 @@ def test_no_cache_no_affinity_and_disabled_setting_ignores_cache() -> None:
     setting = PipelineSettingSpec.model_validate({"cache": {"enabled": False}})
     result = compile_text(text, ExecutionContext(cache_nodes=("n1",)), setting)
     assert "affinity" not in result.objects[0]["spec"]
-    assert not any("hostPath" in v for v in result.objects[0]["spec"]["volumes"])
+    assert not any("hostPath" in v for v in volumes(result.objects[0]).values())
 
 
 def test_more_steps_than_argo_holds_is_refused_not_emitted() -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.argo_sim_rules import refusal
-from tests.compiler.views import containers
+from tests.compiler.views import containers, volumes
 from tests.helpers import ARGO_VERSIONS, argo_schema_errors
 from translator.api.config_validation import validate_text
 from translator.api.resources_types import PipelineSettingSpec
@@ -100,7 +100,7 @@ def test_cache_paths_are_normalised_before_they_are_de_duplicated() -> None:
     mounts = [m["mountPath"] for m in containers(wf)["s"]["volumeMounts"]]
     assert sorted(m for m in mounts if not m.startswith(("/workspace", "/translator"))) == ["/root/.m2"]
     assert mounts.count("/workspace/source/node_modules") == 1 and len(mounts) == len(set(mounts))
-    assert len([v for v in wf["spec"]["volumes"] if "hostPath" in v]) == 2
+    assert len([v for v in volumes(wf).values() if "hostPath" in v]) == 2
     assert refusal(wf, "v4.1") == ""
     findings = [str(f) for f in validate_text(text).findings]
     assert any(f.startswith("stages[0].cache.paths[1]: './node_modules' is the same directory as paths[0]")

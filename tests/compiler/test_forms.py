@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.argo_sim_rules import refusal
-from tests.compiler.views import containers, dependencies, is_one_pod
+from tests.compiler.views import containers, dependencies, is_one_pod, volumes
 from tests.helpers import ARGO_VERSIONS, argo_schema_errors
 from translator.api.resources_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
@@ -89,7 +89,8 @@ def test_the_one_pod_holds_every_step_and_its_log_keys_name_them() -> None:
     result = _compile(_text(2), namespace="team", pipeline="web", run=4)
     wf = result.objects[0]
     assert list(containers(wf)) == ["clone", "build-1", "build-2", "ship"]
-    assert next(v for v in wf["spec"]["volumes"] if v["name"] == "workspace") == {"name": "workspace", "emptyDir": {}}
+    assert volumes(wf)["workspace"] == {"name": "workspace", "emptyDir": {}}
+    assert "volumes" not in wf["spec"]  # the pod's volumes are the containerSet template's own
     assert wf["spec"]["templates"][0]["archiveLocation"]["s3"]["key"] == "team/web/4"
     keys = [step_log_key(result.plan, s) for s in result.plan.steps]
     assert keys == ["team/web/4/clone.log", "team/web/4/build-1.log", "team/web/4/build-2.log", "team/web/4/ship.log"]

@@ -8,7 +8,8 @@ JSON schema and CRD (see docs/architecture.md).
 
 Shape, by the run's form (compiler/forms.py): one pod (the default) is a single containerSet
 template `pipeline`, one container per step that runs, named by the step's id, requests split
-to the peak stage, the workspace an `emptyDir` (compiler/argo_pod.py); pod-per-step (pinned,
+to the peak stage, the workspace an `emptyDir`, every volume on that template rather than the
+Workflow (compiler/argo_pod.py says why); pod-per-step (pinned,
 or a shared claim when asked) is one DAG template `pipeline` with one container template and
 one DAG task per step, named by the step's id. Either way every step of stage N depends on
 every step of stage N-1, so stages run in order and the steps of a stage in parallel. In the
@@ -158,6 +159,10 @@ def render(plan: Plan) -> ArgoOutput:
     claims: list[dict[str, Any]] = []
     if form is RunForm.POD:
         volumes.append({"name": "workspace", "emptyDir": {}})
+        # Argo puts a containerSet's own `volumes` in its pod, but takes from the Workflow's only
+        # those the set-level `volumeMounts` name (workflowpod.go createVolumes, addVolumeReferences):
+        # the containers' own mounts would name volumes the pod lacks.
+        templates[0]["volumes"], volumes = volumes, []
     elif form is RunForm.PINNED:
         volumes.append({"name": "workspace", "hostPath": {"path": workspace_host_path(plan, namespace, name),
                                                           "type": "DirectoryOrCreate"}})

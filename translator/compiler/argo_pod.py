@@ -13,7 +13,10 @@ is done instead:
 - `retryStrategy` only for the whole set: none is written (Rancher had no retries either);
 - every container holds its requests for the whole pod's life, so requests are split
   (compiler.requests) so the pod asks for the peak stage, not the sum;
-- cache mutexes are the pod's: the run holds its caches' mutexes from start to end.
+- cache mutexes are the pod's: the run holds its caches' mutexes from start to end;
+- a Workflow-level volume reaches the pod only if the set-level `volumeMounts` name it
+  (workflowpod.go addVolumeReferences, Template.GetVolumeMounts): the pod's volumes are the
+  template's own `volumes` (compiler/argo.py), which Argo always adds (createVolumes).
 
 Pinned (pod-per-step on one node): the first running step (the anchor, normally the clone)
 writes the node it runs on (the downward API's `spec.nodeName`) to a file that Argo reads as

@@ -141,7 +141,10 @@ def test_deploy_and_privileged_steps_are_skipped_with_their_reason_on_both_engin
     assert not [c for c in containers(wf).values() if (c.get("securityContext") or {}).get("privileged")
                 and form == "pod"]  # the one pod holds no privileged container at all
     assert argo.plan.stages[3].skipped  # every step of Deploy is skipped
-    jenkinsfile = _compile("jenkins").jenkins.jenkinsfile
+    jenkins = _compile("jenkins")
+    assert not [c["name"] for c in _pod(jenkins)["spec"]["containers"]  # the agent pod holds none either
+                if (c.get("securityContext") or {}).get("privileged")]
+    jenkinsfile = jenkins.jenkins.jenkinsfile
     assert "echo('skipped: applyYamlConfig does not run on a pull_request run (PipelineSetting " \
            "spec.pullRequests.deploySteps); applyAppConfig does not run" in jenkinsfile  # the Deploy stage's
     assert "echo('skipped: a privileged step does not run on a pull_request run" in jenkinsfile

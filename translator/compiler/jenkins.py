@@ -137,7 +137,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
             "resources": resources[step.id],  # requests split to the peak stage, as on Argo's one pod
             "volumeMounts": mounts,
         }
-        if step.privileged:
+        if step.privileged and not step.skipped:  # a skipped step's container never runs anything
             container["securityContext"] = {"privileged": True}
         containers.append(container)
     containers.append(agent_container())

@@ -41,7 +41,7 @@ def with_secrets(store: Store, wf: dict[str, Any], template: dict[str, Any],
             return wf, template, (1, f"CreateContainerConfigError: {what}\n")
         var.pop("valueFrom")
         var["value"] = data[ref["key"]]
-    for volume in wf["spec"].get("volumes") or []:
+    for volume in [*(wf["spec"].get("volumes") or []), *(template.get("volumes") or [])]:
         source = volume.get("secret")
         if source is None:
             continue

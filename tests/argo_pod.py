@@ -1,5 +1,6 @@
-"""The Pod Argo's controller makes for one container template, as far as the trust rules need it:
-its service account, its token, its volumes and the containers that mount them.
+"""The Pod Argo's controller makes for one container or containerSet template, as far as the trust
+rules and the one-pod form need it: its service account, its token, its volumes and the
+containers that mount them.
 
 # argo-workflows v3.7 workflow/controller/workflowpod.go: createWorkflowPod, setupServiceAccount,
 #   addVolumeReferences, addInitContainers
@@ -12,9 +13,14 @@ its service account, its token, its volumes and the containers that mount them.
   executor's own containers (`init`, `wait`) only (newExecContainer); an account that does not
   exist fails the node; no executor account with automount false is refused
   ("executor.serviceAccountName must not be empty if automountServiceAccountToken is false");
-- every volume the main and the user init containers mount is taken from the Workflow's
-  `volumes` or its `volumeClaimTemplates` (a missing one: "volume '<name>' not found in workflow spec");
-- the template's `initContainers` run after Argo's `init`; containers are `wait` and `main`.
+- the pod's volumes are Argo's own and the template's `volumes` (createVolumes), then every volume
+  the template's mounts and its user init containers name, taken from the template's `volumes`,
+  the Workflow's `volumes` or its `volumeClaimTemplates` (a missing one: "volume '<name>' not found
+  in workflow spec"); the template's mounts are main's, or for a containerSet only the set's own
+  `volumeMounts` (pkg/apis/workflow/v1alpha1 Template.GetVolumeMounts), which every container
+  of the set also gets (ContainerSetTemplate.GetContainers);
+- the template's `initContainers` run after Argo's `init`; containers are `wait` and `main`, or
+  `wait` and the set's containers by their names.
 """
 
 from __future__ import annotations
@@ -35,22 +41,33 @@ def workflow_pod_spec(wf: dict[str, Any], template_name: str, namespace: str,
     argo_dir = {"name": "var-run-argo", "mountPath": "/var/run/argo"}
     init = {"name": "init", "image": EXECUTOR_IMAGE, "volumeMounts": [dict(argo_dir)]}
     wait = {"name": "wait", "image": EXECUTOR_IMAGE, "volumeMounts": [dict(argo_dir)]}
-    main = {**copy.deepcopy(template.get("container") or {"image": "x"}), "name": "main"}
-    main.setdefault("volumeMounts", []).append(dict(argo_dir))
+    if "containerSet" in template:
+        shared = copy.deepcopy(template["containerSet"].get("volumeMounts") or [])
+        mains = [{**{k: copy.deepcopy(v) for k, v in c.items() if k != "dependencies"},
+                  "volumeMounts": [*copy.deepcopy(c.get("volumeMounts") or []), *copy.deepcopy(shared)]}
+                 for c in template["containerSet"]["containers"]]
+        referenced = shared
+    else:
+        mains = [{**copy.deepcopy(template.get("container") or {"image": "x"}), "name": "main"}]
+        referenced = list(mains[0].get("volumeMounts") or [])
+    for main in mains:
+        main.setdefault("volumeMounts", []).append(dict(argo_dir))
     user_init = copy.deepcopy(template.get("initContainers") or [])
-    volumes: list[dict[str, Any]] = [{"name": "var-run-argo", "emptyDir": {}}]
+    own = copy.deepcopy(template.get("volumes") or [])
+    volumes: list[dict[str, Any]] = [{"name": "var-run-argo", "emptyDir": {}}, *own]
     known = {v["name"]: v for v in spec.get("volumes") or []}
     for claim in spec.get("volumeClaimTemplates") or []:
         name = claim["metadata"]["name"]
-        known[name] = {"name": name, "persistentVolumeClaim": {"claimName": f"{name}-{wf['metadata']['name']}"}}
-    for container in [main, *user_init]:
-        for mount in container.get("volumeMounts") or []:
-            if mount["name"] == "var-run-argo" or any(v["name"] == mount["name"] for v in volumes):
-                continue
-            if mount["name"] not in known:
-                return {}, f"volume '{mount['name']}' not found in workflow spec"
-            volumes.append(copy.deepcopy(known[mount["name"]]))
-    pod: dict[str, Any] = {"initContainers": [init, *user_init], "containers": [wait, main], "volumes": volumes}
+        known.setdefault(name, {"name": name, "persistentVolumeClaim": {
+            "claimName": f"{name}-{wf['metadata']['name']}"}})
+    known.update({v["name"]: v for v in own})  # getVolByName: the template's own first
+    for mount in [*referenced, *(m for c in user_init for m in c.get("volumeMounts") or [])]:
+        if any(v["name"] == mount["name"] for v in volumes):
+            continue
+        if mount["name"] not in known:
+            return {}, f"volume '{mount['name']}' not found in workflow spec"
+        volumes.append(copy.deepcopy(known[mount["name"]]))
+    pod: dict[str, Any] = {"initContainers": [init, *user_init], "containers": [wait, *mains], "volumes": volumes}
     account = template.get("serviceAccountName") or spec.get("serviceAccountName") or ""
     if account:
         pod["serviceAccountName"] = account

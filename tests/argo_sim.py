@@ -44,6 +44,7 @@ from urllib3.exceptions import HTTPError
 from tests import argo_exec
 from tests import argo_sim_rules as rules
 from tests.argo_pod import workflow_pod_spec
+from tests.argo_sim_pod import UNSCHEDULABLE, OnePod, is_one_pod
 from tests.kube_double.server import KubeDouble
 from tests.kube_double.store import ApiError
 
@@ -53,7 +54,7 @@ STOP_MESSAGE = "Stopped with strategy 'Terminate'"
 NODE_STOP_MESSAGE = "workflow shutdown with strategy:  Terminate"
 # argo-workflows v3.7 config/config.go: GetPodGCDeleteDelayDuration (podGCDeleteDelayDuration unset)
 POD_GC_DELAY = 5.0
-UNSCHEDULABLE = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+__all__ = ["UNSCHEDULABLE", "ArgoSimulator"]
 
 
 def _stamp() -> str:
@@ -67,20 +68,22 @@ def pod_name(workflow: str, node: dict[str, Any], version: str = "v2") -> str:
     return rules.pod_name(workflow, node["name"], node.get("templateName", ""), node["id"], version)
 
 
-class ArgoSimulator:
+class ArgoSimulator(OnePod):
     def __init__(self, kube: KubeDouble, *, nodes: tuple[str, ...] = ("node-a", "node-b", "node-c"),
                  step_seconds: float = 0.05, tick: float = 0.01,
                  outcome: Callable[[str, str], str] | None = None, version: str = "v4.1",
                  artifact_repository: dict[str, Any] | None = None, controller_namespace: str = "argo",
                  execute: Callable[[str, str], bool] | None = None, pod_names: str = "v2",
-                 pod_gc_delay: float = POD_GC_DELAY) -> None:
+                 pod_gc_delay: float = POD_GC_DELAY, pod_start_seconds: float = 0.0) -> None:
         self.kube = kube
         self.version = rules.simulated_version(version)
         self.artifact_repository = artifact_repository  # the controller's configured default; None: none
         self.controller_namespace = controller_namespace
         self.execute = execute
         self.pod_names = pod_names  # the controller's POD_NAMES
-        self.ran: dict[tuple[str, str], tuple[int, str]] = {}  # (workflow, task) -> (exit code, output)
+        self.pod_start_seconds = pod_start_seconds  # scheduling, sandbox, Argo's init container: per pod
+        self.lost: set[str] = set()  # nodes whose kubelet stopped reporting (lose_node)
+        self.ran: dict[tuple[str, str], tuple[int, str] | None] = {}  # (workflow, task) -> (exit code, output)
         self.locks: dict[str, tuple[str, str]] = {}  # mutex key -> holder (workflow, node id)
         self.store = kube.store
         self.nodes = nodes
@@ -104,6 +107,12 @@ class ArgoSimulator:
         self.pods = self.store.resource("", "pods")
 
     def start(self) -> ArgoSimulator:
+        nodes = self.store.resource("", "nodes")
+        with self.store.lock:
+            for node in self.nodes:  # the cluster's nodes, Ready
+                if ("", "nodes", "", node) not in self.store.objects:
+                    self.store.create(nodes, "", {"metadata": {"name": node}, "status": {"conditions": [
+                        {"type": "Ready", "status": "True", "reason": "KubeletReady"}]}})
         self._thread.start()
         return self
 
@@ -146,15 +155,25 @@ class ArgoSimulator:
 
     # ------------------------------------------------------------------ placement
 
-    def _place(self, wf: dict[str, Any]) -> str | None:
-        """The scheduler: required node affinity filters, preferred terms rank; None: unschedulable."""
+    def _place(self, wf: dict[str, Any], task: dict[str, Any] | None = None,
+               nodes: dict[str, Any] | None = None) -> str | None:
+        """The scheduler: required node affinity filters, preferred terms rank; None: unschedulable.
+        A template's own affinity replaces the Workflow's (workflow/controller/workflowpod.go
+        addSchedulingConstraints), with `{{inputs.parameters.*}}` substituted from the task's
+        arguments (workflow/common/util.go SubstituteParams); `matchFields` on `metadata.name`
+        names nodes exactly. A node that is not Ready is tainted unreachable/not-ready NoSchedule
+        (kubernetes nodelifecycle TaintNodesByCondition): nothing new goes there."""
         # kubernetes pkg/scheduler/framework/plugins/nodeaffinity/node_affinity.go: Filter (required terms);
         # Score sums matching terms' weights (here: the heaviest term wins; other score plugins are not modelled)
         affinity = (wf["spec"].get("affinity") or {}).get("nodeAffinity") or {}
-        allowed = [n for n in self.nodes if n not in self.busy]
+        if task is not None and self._template(wf, task).get("affinity"):
+            affinity = self._resolved(self._template(wf, task)["affinity"], task, nodes or {}).get("nodeAffinity") or {}
+        allowed = [n for n in self.nodes if n not in self.busy and n not in self.lost]
         required = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms")
         if required:
-            values = {v for term in required for expr in term["matchExpressions"] for v in expr.get("values", [])}
+            values = {v for term in required for expr in [*term.get("matchExpressions", []),
+                                                          *term.get("matchFields", [])]
+                      for v in expr.get("values", [])}
             allowed = [n for n in allowed if n in values]
         if not allowed:
             return None
@@ -166,6 +185,30 @@ class ArgoSimulator:
                         return value
         self._rr += 1
         return allowed[self._rr % len(allowed)]
+
+    def _resolved(self, value: Any, task: dict[str, Any], nodes: dict[str, Any]) -> Any:
+        """`value` with the task's input parameters put in; an argument naming another task's output
+        takes that node's output (operator.go resolveDependencyReferences)."""
+        params: dict[str, str] = {}
+        by_display = {n.get("displayName"): n for n in nodes.values()}
+        for arg in (task.get("arguments") or {}).get("parameters") or []:
+            text = str(arg.get("value", ""))
+            if text.startswith("{{tasks.") and text.endswith("}}"):
+                other, _, _, pname = text[2:-2].split(".")[1:5]
+                outputs = ((by_display.get(other) or {}).get("outputs") or {}).get("parameters") or []
+                text = next((o.get("value", "") for o in outputs if o["name"] == pname), "")
+            params[arg["name"]] = text
+        raw = json.dumps(value)
+        for pname, pvalue in params.items():
+            raw = raw.replace("{{inputs.parameters." + pname + "}}", pvalue)
+        return json.loads(raw)
+
+    def _bound_host(self, wf: dict[str, Any], host: set[str]) -> str | None:
+        """The node a ReadWriteOnce claim binds the run to: local storage with WaitForFirstConsumer
+        (kind's local-path) is on the first pod's node, so every later pod goes there."""
+        claims = wf["spec"].get("volumeClaimTemplates") or []
+        rwo = any("ReadWriteOnce" in (c.get("spec") or {}).get("accessModes", []) for c in claims)
+        return next(iter(host)) if rwo and host else None
 
     def _create_pod(self, wf: dict[str, Any], node: dict[str, Any], target: str) -> None:
         name, ns = wf["metadata"]["name"], wf["metadata"]["namespace"]
@@ -209,8 +252,18 @@ class ArgoSimulator:
                 self.store.replace(self.res, ns, name, new)
                 return
             status.update(phase="Running", startedAt=_stamp())
-            nodes[root_id] = {"id": root_id, "name": name, "displayName": name, "type": "DAG",
-                              "templateName": dag["name"], "phase": "Running", "startedAt": _stamp(), "children": []}
+            if not is_one_pod(wf):
+                nodes[root_id] = {"id": root_id, "name": name, "displayName": name, "type": "DAG",
+                                  "templateName": dag["name"], "phase": "Running", "startedAt": _stamp(),
+                                  "children": []}
+        if is_one_pod(wf):
+            self._advance_pod(wf, new, nodes)
+            if status.get("phase") in ("Succeeded", "Failed", "Error"):
+                self._workflow_ended(wf, status["phase"])
+            self._dehydrate(wf, status)
+            if new != wf:
+                self.store.replace(self.res, ns, name, new)
+            return
         shutdown = wf["spec"].get("shutdown")
         host = {n.get("hostNodeName") for n in nodes.values() if n.get("hostNodeName")}
         failed = any(n.get("phase") in ("Failed", "Error") for n in nodes.values() if n["type"] == "Pod")
@@ -239,8 +292,8 @@ class ArgoSimulator:
                             "message": "when 'false' evaluated false"}
                 else:
                     waiting = self._lock(wf, task, nid)
-                    target = None if waiting else next(iter(host)) if host else self._place(wf)  # the workspace
-                    node = {**base, "type": "Pod", "phase": "Pending"}                          # binds the node
+                    target = None if waiting else self._bound_host(wf, host) or self._place(wf, task, nodes)
+                    node = {**base, "type": "Pod", "phase": "Pending"}
                     if waiting:
                         node["message"] = waiting
                     elif target is None:
@@ -270,7 +323,7 @@ class ArgoSimulator:
                     nodes[node["id"]] = node
                     by_task[tname] = node
                     continue
-                target = next(iter(host)) if host else self._place(wf)
+                target = self._bound_host(wf, host) or self._place(wf, task, nodes)
                 if target is not None:
                     host = {target}
                     node["hostNodeName"] = target
@@ -283,14 +336,22 @@ class ArgoSimulator:
                 self._terminate(wf, task, node, ns, pod)
             elif ("", "pods", ns, pod) not in self.store.objects:
                 node.update(phase="Error", message="pod deleted", finishedAt=_stamp())
+            elif node.get("hostNodeName") in self.lost:
+                pass  # the kubelet is gone: nobody reports the pod any more
             elif node["phase"] == "Pending":
-                self._start_pod(wf, task, node, ns, pod)
+                if now - self._started.get((name, tname), now) >= self.pod_start_seconds:
+                    self._start_pod(wf, task, node, ns, pod)
+                    if node["phase"] == "Running":
+                        self._started[(name, tname)] = now  # the step's own time starts with its container
             elif tname not in self.paused and now - self._started.get((name, tname), now) >= self.step_seconds:
                 ended = self._main_ended(wf, task)
                 if ended is not None:
                     node.update(phase=ended[0], finishedAt=_stamp())
                     if ended[1]:
                         node["message"] = ended[1]
+                    outputs = rules.output_parameters(self._template(wf, task), node)
+                    if outputs and ended[0] == "Succeeded":
+                        node["outputs"] = {"parameters": outputs}
                     self._pod_ended(wf, task, node, ns, pod)
             nodes[node["id"]] = node
             by_task[tname] = node
@@ -318,13 +379,17 @@ class ArgoSimulator:
 
     def _next_change(self, wf: dict[str, Any]) -> float:
         """The earliest moment a Running pod of `wf` may finish; now if anything else is pending."""
+        if is_one_pod(wf):
+            return self._next_change_pod(wf)
         times = []
         for node in self._hydrate(wf, wf.get("status") or {}).values():
             if node.get("type") != "Pod" or node.get("phase") in FINISHED:
                 continue
             if node.get("phase") == "Pending":
-                waiting = node.get("hostNodeName") and not node.get("message")
-                return 0.0 if waiting else time.monotonic() + 0.05
+                if not node.get("hostNodeName") or node.get("message"):
+                    return time.monotonic() + 0.05
+                started = self._started.get((wf["metadata"]["name"], node["displayName"])) or 0.0
+                return started + self.pod_start_seconds
             started = self._started.get((wf["metadata"]["name"], node["displayName"]))
             times.append((started or 0.0) + self.step_seconds)
         return min(times) if times else 0.0
@@ -348,10 +413,13 @@ class ArgoSimulator:
                     f'serviceaccount "{account}" not found')
         return ""
 
-    def _container_waiting(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str
-                           ) -> tuple[str, str] | None:
-        """(reason, message) of the main container the kubelet cannot start yet; None when it starts."""
+    def _container_waiting(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str,
+                           container: dict[str, Any] | None = None) -> tuple[str, str] | None:
+        """(reason, message) of the main container the kubelet cannot start yet; None when it starts.
+        `container`: one container of a containerSet, checked as the template's own."""
         template = self._template(wf, task)
+        if container is not None:
+            template = {**template, "container": container}
         # kubernetes pkg/kubelet/volumemanager: no container starts before every volume is mounted; a
         # missing Secret or ConfigMap leaves them all waiting "ContainerCreating" (a FailedMount event).
         # argo-workflows v3.7 workflow/controller/workflowpod.go: createSecretVolumesAndMounts mounts the
@@ -491,11 +559,13 @@ class ArgoSimulator:
 
     # ------------------------------------------------------------------ runtime: log archive
 
-    def _archive_log(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str) -> str:
-        """Upload the pod's log where the template's archiveLocation says; the error, or "" when done.
+    def _archive_log(self, wf: dict[str, Any], task: dict[str, Any], ns: str, pod: str,
+                     container: str = "main") -> str:
+        """Upload a container's log where the template's archiveLocation says; the error, or "" when done.
 
         argo-workflows v3.7 workflow/executor/executor.go: SaveLogs -> saveContainerLogs writes
-        `<key>/main.log`; workflow/artifacts/s3/s3.go: saveS3Artifact makes no bucket unless
+        `<key>/<container>.log` for each main container (`main`; a containerSet's every container);
+        workflow/artifacts/s3/s3.go: saveS3Artifact makes no bucket unless
         createBucketIfNotPresent is set, and a refused put is "failed to put file: <error>".
         """
         location = self._template(wf, task).get("archiveLocation") or {}
@@ -514,11 +584,12 @@ class ArgoSimulator:
         client = Minio(s3["endpoint"], access_key=secret(s3.get("accessKeySecret")),
                        secret_key=secret(s3.get("secretKeySecret")), secure=not s3.get("insecure"),
                        http_client=http)
-        data = self.store.logs.get((ns, pod), "").encode()
+        data = (self.store.logs.get((ns, pod, container)) if container != "main" else None)
+        data = (data if data is not None else self.store.logs.get((ns, pod), "")).encode()
         try:
             if s3.get("createBucketIfNotPresent") is not None and not client.bucket_exists(s3["bucket"]):
                 client.make_bucket(s3["bucket"])
-            client.put_object(s3["bucket"], f"{s3['key']}/main.log", io.BytesIO(data), len(data))
+            client.put_object(s3["bucket"], f"{s3['key']}/{container}.log", io.BytesIO(data), len(data))
         except S3Error as exc:
             return f"failed to put file: {exc.message}"
         except (HTTPError, ValueError) as exc:
@@ -549,19 +620,42 @@ class ArgoSimulator:
     # ------------------------------------------------------------------ test helpers
 
     def write_log(self, namespace: str, workflow: str, task: str, text: str) -> None:
-        """The step's container writes `text` to its log (followers see it at once)."""
+        """The step's container writes `text` to its log (followers see it at once; a one-pod run's
+        container writes its own log, as the kubelet keeps one per container)."""
         with self.store.lock:
             wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
-            node = wf["status"]["nodes"][node_id(workflow, f"{workflow}.{task}")]
-            key = (namespace, pod_name(workflow, node, self._pod_names(wf)))
+            nodes = self._hydrate(wf, wf["status"])
+            node = nodes[node_id(workflow, f"{workflow}.{task}")]
+            key: tuple[str, ...] = (namespace, pod_name(workflow, node, self._pod_names(wf)))
+            if node["type"] == "Container":  # a one-pod run: the container's own log in the run's pod
+                key = (namespace, pod_name(workflow, nodes[node["boundaryID"]], self._pod_names(wf)), task)
             self.store.logs[key] = self.store.logs.get(key, "") + text
             self.store.lock.notify_all()
 
     def delete_pod(self, namespace: str, workflow: str, task: str) -> None:
+        """Delete the pod that runs `task` (in a one-pod run: the run's pod)."""
         with self.store.lock:
             wf = self.store.objects[("argoproj.io", "workflows", namespace, workflow)]
             node = self._hydrate(wf, wf["status"])[node_id(workflow, f"{workflow}.{task}")]
+            if node["type"] == "Container":
+                node = self._hydrate(wf, wf["status"])[node["boundaryID"]]
             self.store.delete(self.pods, namespace, pod_name(workflow, node, self._pod_names(wf)))
+
+    def lose_node(self, node: str) -> None:
+        """The node's kubelet stops reporting: its pods make no progress and keep their last status
+        (Argo's view of them goes stale), and the node lifecycle controller marks the Node's Ready
+        condition Unknown (kubernetes pkg/controller/nodelifecycle: tryUpdateNodeHealth, reason
+        NodeStatusUnknown, "Kubelet stopped posting node status."). Pods are evicted only after
+        their tolerationSeconds (300 by default), which this simulator never reaches."""
+        with self.store.lock:
+            self.lost.add(node)
+            obj = self.store.objects.get(("", "nodes", "", node))
+            if obj is not None:
+                status = {**(obj.get("status") or {}), "conditions": [
+                    {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                     "message": "Kubelet stopped posting node status.", "lastTransitionTime": _stamp()}]}
+                self.store.replace(self.store.resource("", "nodes"), "", node, {**obj, "status": status},
+                                   subresource="status")
 
     # ------------------------------------------------------------------ Argo's rules (tests/argo_sim_rules.py)
 

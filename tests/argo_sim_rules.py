@@ -131,15 +131,23 @@ def refusal(wf: dict[str, Any], version: str) -> str:
     # operator.go setExecWorkflow: markWorkflowFailed("invalid spec: ...")
     if len(name) > 63:
         return f'invalid spec: workflow name "{name}" must not be more than 63 characters long (currently {len(name)})'
-    # workflow/validate/validate.go validateLeaf: one container, one volume per mountPath
+    # workflow/validate/validate.go validateLeaf: one container, one volume per mountPath; a
+    # containerSet's set-level mounts are added to each container (container_set_template_types.go
+    # GetContainers), so each container is checked with them (stricter than ContainerSet.Validate)
     for tmpl in wf["spec"].get("templates") or []:
-        seen: dict[str, str] = {}
-        for i, mount in enumerate((tmpl.get("container") or {}).get("volumeMounts") or []):
-            path = mount.get("mountPath", "")
-            if path in seen:
-                return (f"invalid spec: templates.{tmpl['name']}.container.volumeMounts[{i}].mountPath "
-                        f"'{path}' already mounted in {seen[path]}")
-            seen[path] = f"container.volumeMounts.{mount.get('name', '')}"
+        shared = list((tmpl.get("containerSet") or {}).get("volumeMounts") or [])
+        leaves = [("container", tmpl.get("container") or {})] + [
+            (f"containerSet.containers[{j}]", c) for j, c in enumerate((tmpl.get("containerSet") or {}).get(
+                "containers") or [])]
+        for where, container in leaves:
+            seen: dict[str, str] = {}
+            for i, mount in enumerate([*(container.get("volumeMounts") or []), *(shared if where != "container"
+                                                                                  else [])]):
+                path = mount.get("mountPath", "")
+                if path in seen:
+                    return (f"invalid spec: templates.{tmpl['name']}.{where}.volumeMounts[{i}].mountPath "
+                            f"'{path}' already mounted in {seen[path]}")
+                seen[path] = f"container.volumeMounts.{mount.get('name', '')}"
     return ""
 
 
@@ -265,10 +273,11 @@ def collect_claims(store: Store, wf: dict[str, Any], phase: str) -> list[dict[st
 
 
 def config_maps_of(store: Store, wf: dict[str, Any]) -> dict[str, dict[str, str] | None]:
-    """The data of each ConfigMap the Workflow's volumes name (None: it does not exist)."""
+    """The data of each ConfigMap the Workflow's volumes and its templates' own name (None: it does not exist)."""
     ns = wf["metadata"]["namespace"]
     out: dict[str, dict[str, str] | None] = {}
-    for volume in wf["spec"].get("volumes") or []:
+    for volume in [*(wf["spec"].get("volumes") or []),
+                   *(v for t in wf["spec"]["templates"] for v in t.get("volumes") or [])]:
         if "configMap" in volume:
             cm = store.objects.get(("", "configmaps", ns, volume["configMap"]["name"]))
             out[volume["configMap"]["name"]] = dict(cm.get("data") or {}) if cm is not None else None
@@ -282,7 +291,8 @@ def run_container(wf: dict[str, Any], template: dict[str, Any], config_maps: dic
     every mount path (and the working directory) moved under a scratch directory, env values set.
     The script's own text is not rewritten: it runs exactly as written, by a real `sh`."""
     container = template["container"]
-    volumes = {v["name"]: v for v in wf["spec"].get("volumes") or []}
+    # workflowpod.go getVolByName: the template's own volumes first, then the Workflow's
+    volumes = {v["name"]: v for v in [*(wf["spec"].get("volumes") or []), *(template.get("volumes") or [])]}
     with tempfile.TemporaryDirectory(prefix="argo-sim-") as scratch:
         root = Path(scratch)
         mounts = [m["mountPath"] for m in container.get("volumeMounts") or []]
@@ -317,3 +327,21 @@ def run_container(wf: dict[str, Any], template: dict[str, Any], config_maps: dic
         except OSError as exc:  # the runtime cannot start the command: kubelet's StartError, exit 128
             return 128, f"exec: {exc}\n"
         return done.returncode, done.stdout.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------- outputs
+
+
+def output_parameters(template: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The output parameters a finished pod reports. workflow/executor/executor.go
+    SaveParameters reads each `valueFrom.path` from the main container's filesystem. The one
+    file the compiler has a step write is its node's name (the downward API's spec.nodeName),
+    so a path parameter here holds the node the pod ran on; any other kind is not modelled and
+    refuses (stricter: an unmodelled output is an error, not an empty value)."""
+    out = []
+    for param in (template.get("outputs") or {}).get("parameters") or []:
+        source = param.get("valueFrom") or {}
+        if "path" not in source:
+            raise NotImplementedError(f"output parameter {param['name']}: only valueFrom.path is modelled")
+        out.append({"name": param["name"], "value": node.get("hostNodeName", ""), "valueFrom": source})
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.argo_pod import TOKEN_PATH, workflow_pod_spec
+from tests.kube_double.strategy import pod_volume_errors
 
 
 def _wf(**spec: Any) -> dict[str, Any]:
@@ -54,3 +55,25 @@ def test_only_the_volumes_the_containers_mount_reach_the_pod() -> None:
     wf = _wf()
     wf["spec"]["templates"][0]["container"]["volumeMounts"].append({"name": "nowhere", "mountPath": "/n"})
     assert workflow_pod_spec(wf, "s", "team", {})[1] == "volume 'nowhere' not found in workflow spec"
+
+
+def test_a_container_sets_pod_has_its_own_volumes_and_only_the_workflow_volumes_of_the_sets_mounts() -> None:
+    """workflowpod.go createVolumes + addVolumeReferences with Template.GetVolumeMounts: for a
+    containerSet only the set-level `volumeMounts` (which every container gets) reach for the
+    Workflow's volumes; a container's own mount of a Workflow volume leaves the pod without it."""
+    own = {"name": "scripts", "configMap": {"name": "s"}}
+    template = {"name": "pod", "volumes": [own], "containerSet": {
+        "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+        "containers": [{"name": "a", "image": "alpine", "volumeMounts": [{"name": "scripts", "mountPath": "/s"}]},
+                       {"name": "b", "image": "alpine", "dependencies": ["a"],
+                        "volumeMounts": [{"name": "cache", "mountPath": "/c"}]}]}}
+    wf = {"metadata": {"name": "wf"}, "spec": {"templates": [template], "volumes": [
+        {"name": "shared", "emptyDir": {}}, {"name": "cache", "hostPath": {"path": "/cache"}}]}}
+    pod, error = workflow_pod_spec(wf, "pod", "team", {})
+    assert error == ""
+    assert [c["name"] for c in pod["containers"]] == ["wait", "a", "b"]
+    assert all("dependencies" not in c for c in pod["containers"])
+    b = pod["containers"][2]
+    assert [m["name"] for m in b["volumeMounts"]] == ["cache", "shared", "var-run-argo"]
+    assert [v["name"] for v in pod["volumes"]] == ["var-run-argo", "scripts", "shared"]  # no `cache`
+    assert [str(e) for e in pod_volume_errors(pod)] == ['spec.containers[2].volumeMounts[0].name: Not found: "cache"']

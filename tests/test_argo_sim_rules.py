@@ -56,7 +56,10 @@ def minimal_crd_kube() -> Iterator[KubeDouble]:
 
 
 def _compiled(text: str = ONE_STEP, setting: dict[str, Any] | None = None, **ctx: Any) -> dict[str, Any]:
-    setting_spec = PipelineSettingSpec.model_validate(setting or {})
+    """A pod-per-step run with a claim (the `pvc` form) unless the setting says otherwise: these rules
+    are Argo's per step template (tests/test_argo_sim_pod.py has the one-pod ones)."""
+    setting = {**(setting or {}), "argo": {"runForm": "pvc", **(setting or {}).get("argo", {})}}
+    setting_spec = PipelineSettingSpec.model_validate(setting)
     result = compile_text(text, ExecutionContext(namespace=NS, **ctx), setting_spec)
     assert result.ok, [str(f) for f in result.findings]
     return {"workflow": result.objects[0], "config_map": result.objects[1]}

@@ -12,13 +12,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.argo_pod import workflow_pod_spec
 from tests.argo_sim_rules import refusal
+from tests.compiler.views import is_one_pod
 from tests.helpers import ARGO_VERSIONS, SHARED, argo_schema_errors, shared_path
+from tests.kube_double.strategy import pod_volume_errors
+from translator.api.resources_types import ArgoSetting
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
+from translator.compiler.forms import RunForm, run_form, running_stages
+from translator.compiler.plan import Plan
 
 CORPUS = SHARED / "corpus" / "rancher-pipelines" / "files"
 FILES = sorted(CORPUS.glob("*")) if CORPUS.exists() else [CORPUS]  # absent: one case that skips, saying why
+
+
+MAX_STEPS = ArgoSetting().max_steps_per_pod
+
+
+def _steps(plan: Plan) -> int:
+    return sum(len(stage) for stage in running_stages(plan))
 
 
 def _read(path: Path) -> str:
@@ -38,8 +51,18 @@ def test_corpus_file_compiles_or_is_refused_cleanly(path: Path) -> None:
                            commit="0" * 40, cache_nodes=("node-a", "node-b"))
     result = compile_text(_read(path), ctx)
     if result.ok:
-        assert argo_schema_errors(result.objects[0]) == []  # v3.6, v3.7, v4.0 and v4.1
-        assert [refusal(result.objects[0], v) for v in ARGO_VERSIONS] == [""] * len(ARGO_VERSIONS)
+        wf = result.objects[0]
+        assert argo_schema_errors(wf) == []  # v3.6, v3.7, v4.0 and v4.1
+        assert [refusal(wf, v) for v in ARGO_VERSIONS] == [""] * len(ARGO_VERSIONS)
+        # one pod per run, or (past the step threshold) pod-per-step pinned to one node
+        assert result.plan is not None
+        assert run_form(result.plan) is (RunForm.PINNED if _steps(result.plan) > MAX_STEPS else RunForm.POD)
+        assert is_one_pod(wf) is (run_form(result.plan) is RunForm.POD)
+        assert "volumeClaimTemplates" not in wf["spec"]
+        for template in wf["spec"]["templates"]:  # each pod Argo makes of it has every volume it mounts
+            if "container" in template or "containerSet" in template:
+                pod, error = workflow_pod_spec(wf, template["name"], "default", {})
+                assert error == "" and [str(e) for e in pod_volume_errors(pod)] == [], template["name"]
         return
     assert result.findings, "refused without a reason"
     for finding in result.findings:

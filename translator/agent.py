@@ -11,6 +11,10 @@ Last use: a cache's `.translator-last-used` marker, touched by the agent wheneve
 Pending or Running pod on the node mounting that directory (or the directory's own mtime
 before the agent first saw it used).
 
+Pinned runs (translator.compiler.forms) keep their workspace on the node under
+`<root>/.workspaces/<namespace>/<workflow>`; once that Workflow is finished or gone the agent
+deletes the directory (the scan of caches skips dot-directories).
+
 Pull requests' cache copies (`<root>/.pull-requests/<namespace>/<pipeline>/<pr-n>/<key>`, see
 `cache.placement`) count against the same budget and floor, but go first: they are evicted
 before any pipeline cache, least recently used first, and one unused for the setting's
@@ -62,6 +66,8 @@ log = logging.getLogger("translator.agent")
 
 MARKER = ".translator-last-used"
 TRASH = ".evicting"
+WORKSPACES = ".workspaces"  # pinned runs' node-local workspaces: <root>/.workspaces/<namespace>/<workflow>
+WORKFLOW_OVER = ("Succeeded", "Failed", "Error")
 MAX_ENTRIES = 10_000
 
 
@@ -162,6 +168,18 @@ def choose_evictions(dirs: Iterable[CacheDir], in_use: set[str], *, budget: int,
         used -= d.bytes
         free += d.bytes
     return chosen
+
+
+def workspace_dirs(root: str) -> list[tuple[str, str, str]]:
+    """(namespace, workflow, path) of each pinned run's workspace under `<root>/.workspaces`
+    (translator.compiler.forms.workspace_host_path)."""
+    base = os.path.join(root, WORKSPACES)
+    return [(ns.name, wf.name, wf.path) for ns in _subdirs(base) for wf in _subdirs(ns.path)]
+
+
+def finished_workspaces(dirs: Iterable[tuple[str, str, str]], phase: Callable[[str, str], str | None]) -> list[str]:
+    """The workspaces whose run is over: its Workflow finished (`phase` gives its phase) or gone (None)."""
+    return [path for ns, name, path in dirs if (found := phase(ns, name)) is None or found in WORKFLOW_OVER]
 
 
 def clean_trash(root: str) -> None:
@@ -286,10 +304,30 @@ class CacheAgent:
         log.info("evicted cache", extra={"namespace": victim.namespace, "pipeline": victim.pipeline})
         return True
 
+    def workflow_phase(self, namespace: str, name: str) -> str | None:
+        """The Workflow's phase ("" while it has none), None when it does not exist."""
+        if self.kube is None:
+            return ""
+        try:
+            wf = self.kube.get("workflows", namespace, name, group="argoproj.io", version="v1alpha1")
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str((wf.get("status") or {}).get("phase") or "")
+
+    def remove_finished_workspaces(self) -> int:
+        """Delete the node-local workspace of each pinned run that is over; how many went."""
+        done = finished_workspaces(workspace_dirs(self.config.root), self.workflow_phase)
+        for path in done:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(done)
+
     def run_once(self) -> CacheInventoryStatus:
         root = self.config.root
         os.makedirs(root, exist_ok=True)
         clean_trash(root)
+        self.remove_finished_workspaces()
         in_use = self.pods_using()
         now = self.clock()
         for path in in_use:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from kubernetes import config
 
+from tests.compiler.views import containers, init_containers, volumes
 from tests.kube_double.server import KubeDouble
 from translator.agent import AgentConfig, CacheAgent, CacheDir, choose_evictions, scan, scan_pull_requests
 from translator.api.resources_types import PipelineSettingSpec
@@ -49,30 +50,32 @@ def _cache(root: Path, pipeline: str, key: str, size: int, last_used: float) -> 
 
 
 def _bind(container: dict[str, Any], volumes: dict[str, Any]) -> dict[str, Path]:
-    """container path -> host path: what the kubelet's bind mounts make of the hostPath volumes."""
+    """container path -> host path: what the kubelet's bind mounts make of the cache hostPath volumes
+    (a pinned run's node-local workspace left out)."""
     return {m["mountPath"]: Path(volumes[m["name"]]["hostPath"]["path"])
-            for m in container["volumeMounts"] if "hostPath" in volumes.get(m["name"], {})}
+            for m in container["volumeMounts"] if "hostPath" in volumes.get(m["name"], {}) and m["name"] != "workspace"}
 
 
-def test_a_pull_request_run_reads_the_pipeline_cache_and_writes_only_its_copy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["pod", "pinned"])
+def test_a_pull_request_run_reads_the_pipeline_cache_and_writes_only_its_copy(tmp_path: Path, form: str) -> None:
     root = tmp_path / "cache"
-    setting = PipelineSettingSpec.model_validate({"cache": {"hostPathRoot": str(root)}})
+    setting = PipelineSettingSpec.model_validate({"cache": {"hostPathRoot": str(root)}, "argo": {"runForm": form}})
     push = compile_text(PIPELINE, ExecutionContext(namespace="team", pipeline="web"), setting)
     pr = compile_text(PIPELINE, ExecutionContext(namespace="team", pipeline="web", event="pull_request",
                                                  ref="refs/pull/9/head", run=2), setting)
     # the default branch's run filled the pipeline's cache
     push_wf = push.objects[0]
-    push_volumes = {v["name"]: v for v in push_wf["spec"]["volumes"]}
-    push_step = next(t for t in push_wf["spec"]["templates"] if t["name"] == "build")
-    (m2,) = _bind(push_step["container"], push_volumes).values()
+    push_volumes = volumes(push_wf)
+    push_step = containers(push_wf)["build"]
+    (m2,) = _bind(push_step, push_volumes).values()
     m2.mkdir(parents=True)
     (m2 / "junit.jar").write_text("trusted jar\n")
 
     wf = pr.objects[0]
-    volumes = {v["name"]: v for v in wf["spec"]["volumes"]}
-    step = next(t for t in wf["spec"]["templates"] if t["name"] == "build")
-    (seed,) = step["initContainers"]
-    seed_mounts = _bind(seed, volumes)
+    pr_volumes = volumes(wf)
+    step = containers(wf)["build"]
+    (seed,) = init_containers(wf, "build")
+    seed_mounts = _bind(seed, pr_volumes)
     (seed_of_m2,) = [m for m in seed["volumeMounts"] if seed_mounts[m["mountPath"]] == m2]
     assert seed_of_m2["readOnly"] is True  # the pipeline's cache: only here, and read-only
     for host in seed_mounts.values():  # the kubelet's DirectoryOrCreate
@@ -80,13 +83,13 @@ def test_a_pull_request_run_reads_the_pipeline_cache_and_writes_only_its_copy(tm
     command = [seed_mounts.get(arg, arg) if arg.startswith("/translator/") else arg for arg in seed["command"]]
     ran = subprocess.run([str(c) for c in command], capture_output=True, text=True, check=False)
     assert ran.returncode == 0, ran.stderr
-    (copy,) = _bind(step["container"], volumes).values()  # the step mounts the copy, nothing else
+    (copy,) = _bind(step, pr_volumes).values()  # the step mounts the copy, nothing else
     assert copy != m2 and copy.is_relative_to(root / PULL_REQUEST_DIR / "team" / "web" / "pr-9")
     assert (copy / "junit.jar").read_text() == "trusted jar\n"  # it reads what main built
     (copy / "junit.jar").write_text("planted\n")  # and what it writes stays in its copy
     (copy / "evil.so").write_text("planted\n")
     assert (m2 / "junit.jar").read_text() == "trusted jar\n" and not (m2 / "evil.so").exists()
-    assert _bind(push_step["container"], push_volumes) == {"/root/.m2": m2}  # the next main run: the clean cache
+    assert _bind(push_step, push_volumes) == {"/root/.m2": m2}  # the next main run: the clean cache
 
     status = CacheAgent(AgentConfig(node="n1", root=str(root))).run_once()
     assert [c.pipeline for c in status.caches] == ["team/web"]  # placement follows the pipeline's own cache

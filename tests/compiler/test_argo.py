@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.compiler.views import containers, dependencies, volumes
 from tests.helpers import argo_schema_errors
 from translator.api.config_validation import validate_text
 from translator.api.resources_types import PipelineSettingSpec
@@ -42,13 +43,15 @@ timeout: 15
 """
 
 
-def test_stages_in_order_steps_in_parallel_clone_first() -> None:
-    wf, _ = _compile(TWO_STAGES)
-    tasks = _tasks(wf)
-    assert list(tasks) == ["clone", "build-1", "build-2", "ship"]
-    assert "dependencies" not in tasks["clone"]
-    assert tasks["build-1"]["dependencies"] == ["clone"] == tasks["build-2"]["dependencies"]
-    assert tasks["ship"]["dependencies"] == ["build-1", "build-2"]
+@pytest.mark.parametrize("form", ["pod", "pinned", "pvc"])
+def test_stages_in_order_steps_in_parallel_clone_first(form: str) -> None:
+    setting = PipelineSettingSpec.model_validate({"argo": {"runForm": form}})
+    wf = compile_text(TWO_STAGES, ExecutionContext(), setting).objects[0]
+    deps = dependencies(wf)
+    assert list(deps) == ["clone", "build-1", "build-2", "ship"]
+    assert deps["clone"] == []
+    assert deps["build-1"] == ["clone"] == deps["build-2"]
+    assert deps["ship"] == ["build-1", "build-2"]
     assert wf["spec"]["activeDeadlineSeconds"] == 15 * 60
     assert wf["metadata"]["name"] == "pipeline-1"
 
@@ -63,15 +66,23 @@ def test_the_names_users_wrote_are_kept_beside_the_task_names() -> None:
 
 
 def test_a_step_that_does_not_match_is_a_skipped_task() -> None:
-    wf, _ = _compile(TWO_STAGES, branch="develop")
+    setting = PipelineSettingSpec.model_validate({"argo": {"runForm": "pinned"}})
+    wf = compile_text(TWO_STAGES, ExecutionContext(branch="develop"), setting).objects[0]
     assert _tasks(wf)["ship"]["when"] == "false"
     assert "when" not in _tasks(wf)["build-1"]
+
+
+def test_a_step_that_does_not_match_is_left_out_of_the_one_pod() -> None:
+    after = "- name: After\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\ntimeout: 15"
+    wf, _ = _compile(TWO_STAGES.replace("timeout: 15", after), branch="develop")
+    assert "ship" not in containers(wf)
+    assert dependencies(wf)["after"] == ["build-1", "build-2"]  # the stage before that runs
 
 
 def test_every_step_is_one_pod_running_its_script_from_the_config_map() -> None:
     wf, cm = _compile(TWO_STAGES)
     for name in ("build-1", "build-2", "ship"):
-        container = _templates(wf)[name]["container"]
+        container = containers(wf)[name]
         assert container["command"] == ["sh", "-xe", f"/translator/scripts/{name}.sh"]
     assert cm["data"]["build-1.sh"] == "echo a"
     assert cm["metadata"]["name"] == "pipeline-1-scripts"
@@ -96,7 +107,7 @@ def test_scripts_survive_byte_for_byte_and_never_reach_argo_templating(script: s
     assert cm["data"]["s.sh"] == script
     wf_text = yaml.safe_dump(wf)
     assert "{{" not in wf_text, "user text reached a place Argo templates"
-    env = {e["name"]: e for e in _templates(wf)["s"]["container"]["env"]}
+    env = {e["name"]: e for e in containers(wf)["s"]["env"]}
     if "{{" in script:
         ref = env["V"]["valueFrom"]["configMapKeyRef"]
         assert cm["data"][ref["key"]] == script
@@ -114,7 +125,7 @@ stages:
 """
     wf, _ = _compile(text, run=42, commit="abcdef1234567", event="tag", ref="refs/tags/v2",
                      repository_url="https://git.example.com/team/app.git")
-    env = {e["name"]: e.get("value") for e in _templates(wf)["s"]["container"]["env"]}
+    env = {e["name"]: e.get("value") for e in containers(wf)["s"]["env"]}
     assert env["PLUGIN_IMAGE"] == "r.io/me/app:42-abcdef1"
     assert env["TAG"] == "v42" and env["KEEP"] == "${NOT_A_CICD_VAR}"
     assert env["CICD_GIT_TAG"] == "v2" and env["CICD_GIT_REPO_NAME"] == "app"
@@ -130,10 +141,10 @@ stages:
     envFrom: [{sourceName: creds, sourceKey: token, targetKey: TOKEN}]
 """
     wf, _ = _compile(text)
-    env = {e["name"]: e for e in _templates(wf)["s"]["container"]["env"]}
+    env = {e["name"]: e for e in containers(wf)["s"]["env"]}
     assert env["TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "creds", "key": "token"}
     result = compile_text(text, ExecutionContext(event="pull_request"))
-    names = [e["name"] for e in _templates(result.objects[0])["s"]["container"]["env"]]
+    names = [e["name"] for e in containers(result.objects[0])["s"]["env"]]
     assert "TOKEN" not in names
     assert any("withheld" in str(f) for f in result.findings)
 
@@ -149,14 +160,14 @@ stages:
     cache: {enabled: false}
 """
     wf, _ = _compile(text, namespace="ns", pipeline="app", cache_nodes=("n2", "n1", "n3", "n4"))
-    vols = {v["name"]: v for v in wf["spec"]["volumes"] if "hostPath" in v}
+    vols = {n: v for n, v in volumes(wf).items() if "hostPath" in v}
     assert len(vols) == 2
     for v in vols.values():
         assert v["hostPath"]["path"].startswith("/var/lib/translator/cache/ns/app/")
         assert v["hostPath"]["type"] == "DirectoryOrCreate"
-    mounts = {m["mountPath"] for m in _templates(wf)["s-1"]["container"]["volumeMounts"]}
+    mounts = {m["mountPath"] for m in containers(wf)["s-1"]["volumeMounts"]}
     assert {"/root/.m2", "/workspace/source/node_modules"} <= mounts
-    assert not any(m["name"].startswith("cache-") for m in _templates(wf)["s-2"]["container"]["volumeMounts"])
+    assert not any(m["name"].startswith("cache-") for m in containers(wf)["s-2"]["volumeMounts"])
     terms = wf["spec"]["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert [(t["preference"]["matchExpressions"][0]["values"][0], t["weight"]) for t in terms] == [
         ("n2", 100), ("n1", 66), ("n3", 33)]
@@ -170,7 +181,7 @@ def test_no_cache_no_affinity_and_disabled_setting_ignores_cache() -> None:
     setting = PipelineSettingSpec.model_validate({"cache": {"enabled": False}})
     result = compile_text(text, ExecutionContext(cache_nodes=("n1",)), setting)
     assert "affinity" not in result.objects[0]["spec"]
-    assert not any("hostPath" in v for v in result.objects[0]["spec"]["volumes"])
+    assert not any("hostPath" in v for v in volumes(result.objects[0]).values())
 
 
 def test_more_steps_than_argo_holds_is_refused_not_emitted() -> None:
@@ -188,7 +199,7 @@ def test_names_are_made_valid_and_stay_distinct() -> None:
         for name in ["Build", "build", "BUILD!", "日本", "中文", "x" * 200, "9lives"]
     ])
     wf, _ = _compile(text, pipeline="p" * 70, branch="feature/" + "y" * 80, run=99999)
-    names = list(_tasks(wf))
+    names = list(dependencies(wf))
     assert len(names) == len(set(names)) == 8
     assert argo_schema_errors(wf) == []
 
@@ -208,7 +219,10 @@ def test_setting_flows_into_the_workflow() -> None:
     assert spec["imagePullSecrets"] == [{"name": "pull"}]
     assert spec["tolerations"] == [{"key": "ci", "operator": "Exists", "effect": "NoSchedule"}]
     assert spec["artifactRepositoryRef"] == {"configMap": "repos", "key": "logs"} and spec["archiveLogs"]
-    assert _templates(result.objects[0])["ship"]["container"]["resources"]["requests"]["cpu"] == "250m"
+    steps = containers(result.objects[0])
+    assert steps["ship"]["resources"]["limits"]["cpu"] == "1"  # limits as written
+    # one pod: requests scaled so the pod asks for the peak stage (two steps of 250m), not the sum
+    assert [s["resources"]["requests"]["cpu"] for s in steps.values()] == ["125m"] * 4
 
 
 def test_branch_outside_the_top_level_condition_creates_no_run() -> None:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.argo_sim_rules import refusal
+from tests.compiler.views import containers, volumes
 from tests.helpers import ARGO_VERSIONS, argo_schema_errors
 from translator.api.config_validation import validate_text
 from translator.api.resources_types import PipelineSettingSpec
@@ -45,12 +46,15 @@ def test_archive_logs_is_not_written_without_a_log_store() -> None:
 def test_archive_logs_is_written_with_the_settings_log_store_or_a_named_repository() -> None:
     wf, _ = _compile(setting={"logs": {"endpoint": "minio.ci:9000", "bucket": "logs"}})
     assert wf["spec"]["archiveLogs"] is True
+    location = _templates(wf)["pipeline"]["archiveLocation"]  # one pod: `<key>/<container>.log` per step
+    assert location["archiveLogs"] is True and location["s3"]["key"] == "default/pipeline/1"
+    wf, _ = _compile(setting={"logs": {"endpoint": "minio.ci:9000", "bucket": "logs"}, "argo": {"runForm": "pinned"}})
     location = _templates(wf)["build"]["archiveLocation"]
     assert location["archiveLogs"] is True and location["s3"]["key"] == "default/pipeline/1/1/0"
     wf, _ = _compile(setting={"argo": {"artifactRepositoryRef": {"configMap": "repos", "key": "logs"}}})
     assert wf["spec"]["archiveLogs"] is True and wf["spec"]["artifactRepositoryRef"]["configMap"] == "repos"
     wf, _ = _compile(setting={"logs": {"endpoint": "minio.ci:9000"}, "argo": {"archiveLogs": False}})
-    assert "archiveLogs" not in wf["spec"] and "archiveLocation" not in _templates(wf)["build"]
+    assert "archiveLogs" not in wf["spec"] and "archiveLocation" not in _templates(wf)["pipeline"]
 
 
 # ---------------------------------------------------------------- 4: Workflow names Argo accepts
@@ -93,10 +97,10 @@ def test_cache_paths_are_normalised_before_they_are_de_duplicated() -> None:
     text = ("stages:\n- name: s\n  cache: {paths: [node_modules, ./node_modules, node_modules/, /root/.m2,"
             " /root/.m2/, //root//.m2]}\n  steps:\n  - runScriptConfig: {image: a, shellScript: b}\n")
     wf, _ = _compile(text)
-    mounts = [m["mountPath"] for m in _templates(wf)["s"]["container"]["volumeMounts"]]
+    mounts = [m["mountPath"] for m in containers(wf)["s"]["volumeMounts"]]
     assert sorted(m for m in mounts if not m.startswith(("/workspace", "/translator"))) == ["/root/.m2"]
     assert mounts.count("/workspace/source/node_modules") == 1 and len(mounts) == len(set(mounts))
-    assert len([v for v in wf["spec"]["volumes"] if "hostPath" in v]) == 2
+    assert len([v for v in volumes(wf).values() if "hostPath" in v]) == 2
     assert refusal(wf, "v4.1") == ""
     findings = [str(f) for f in validate_text(text).findings]
     assert any(f.startswith("stages[0].cache.paths[1]: './node_modules' is the same directory as paths[0]")
@@ -149,21 +153,25 @@ stages:
 
 
 def test_each_cache_directory_has_its_own_mutex_in_the_pipelines_namespace() -> None:
-    wf, _ = _compile(CACHED, namespace="team-a", pipeline="web", setting={"argo": {"namespace": "argo"}})
+    pinned = {"argo": {"namespace": "argo", "runForm": "pinned"}}
+    wf, _ = _compile(CACHED, namespace="team-a", pipeline="web", setting=pinned)
     t = _templates(wf)
     locks = {name: t[name]["synchronization"]["mutexes"] for name in ("build-1", "build-2", "build-3")}
     assert {m["namespace"] for ms in locks.values() for m in ms} == {"team-a"}
     names = {k: [m["name"] for m in v] for k, v in locks.items()}
     assert len(names["build-1"]) == 2 and names["build-3"] == [names["build-1"][0]]  # /root/.m2 is shared
     assert not set(names["build-2"]) & set(names["build-1"])  # different directories run in parallel
-    other, _ = _compile(CACHED, namespace="team-b", pipeline="web", setting={"argo": {"namespace": "argo"}})
+    other, _ = _compile(CACHED, namespace="team-b", pipeline="web", setting=pinned)
     assert {m["namespace"] for m in _templates(other)["build-1"]["synchronization"]["mutexes"]} == {"team-b"}
     assert argo_schema_errors(wf) == []  # `mutexes` with `namespace`: in every version's schema, v3.6 to v4.1
+    pod, _ = _compile(CACHED, namespace="team-a", pipeline="web", setting={"argo": {"namespace": "argo"}})
+    held = [m["name"] for m in _templates(pod)["pipeline"]["synchronization"]["mutexes"]]
+    assert held == list(dict.fromkeys(n for ns in names.values() for n in ns))  # one pod holds every directory's
 
 
 def test_the_supported_versions_schemas_really_differ() -> None:
     """The check runs four schemas: a field only v3.7+ has fails v3.6, one only v3.6 has fails v4.x."""
-    wf, _ = _compile(CACHED)
+    wf, _ = _compile(CACHED, setting={"argo": {"runForm": "pinned"}})
     t = _templates(wf)["build-1"]
     t["synchronization"]["mutexes"][0]["database"] = False  # Mutex.database: v3.7 and later
     errors = argo_schema_errors(wf)
@@ -177,9 +185,13 @@ def test_the_supported_versions_schemas_really_differ() -> None:
 
 
 def test_the_workspace_claim_is_deleted_however_the_run_ends() -> None:
-    wf, _ = _compile()
+    wf, _ = _compile(setting={"argo": {"runForm": "pvc"}})
     assert wf["spec"]["volumeClaimGC"] == {"strategy": "OnWorkflowCompletion"}
     assert [t["metadata"]["name"] for t in wf["spec"]["volumeClaimTemplates"]] == ["workspace"]
+    assert wf["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteMany"]
+    for form in ("pod", "pinned"):  # no claim at all: an emptyDir, or a hostPath on the run's node
+        wf, _ = _compile(setting={"argo": {"runForm": form}})
+        assert "volumeClaimTemplates" not in wf["spec"] and "volumeClaimGC" not in wf["spec"]
 
 
 def test_compiled_workflows_pass_the_simulated_controllers_of_every_version() -> None:

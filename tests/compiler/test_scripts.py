@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.argo_sim_rules import run_container
+from tests.compiler.views import containers, volumes
 from translator.compiler import scripts
 from translator.compiler.scripts import answers_to_values, launch_command, split_catalog_template
 
@@ -65,7 +66,8 @@ def _step(script: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, str | 
     result = compile_text(text, ExecutionContext())
     assert result.ok, [str(f) for f in result.findings]
     wf, cm = result.objects
-    template = next(t for t in wf["spec"]["templates"] if t["name"] == "s")
+    # as Argo runs it: one container of the pod, with the pod's volumes
+    template = {"name": "s", "container": containers(wf)["s"], "volumes": list(volumes(wf).values())}
     return wf, template, {cm["metadata"]["name"]: cm["data"]}
 
 

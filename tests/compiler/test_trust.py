@@ -1,5 +1,7 @@
 """The trust rules in the compiled output of both engines (docs/security.md): what a
-pull_request run's pods get, which of its steps are skipped and why, and its cache copies."""
+pull_request run's pods get, which of its steps are skipped and why, and its cache copies.
+Argo's side is checked in each form a run takes (compiler/forms.py): the one pod (the default),
+pinned pod-per-step, and pod-per-step on a shared claim."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.compiler.views import containers, dependencies, init_containers, is_one_pod, volumes
 from tests.helpers import argo_schema_errors
 from translator.api.resources_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
@@ -41,8 +44,11 @@ SETTING = {"registryCredentialsSecret": "registry-push", "gitCredentialsSecret":
            "localRegistry": "registry.local:5000", "cache": {"hostPathRoot": "/cache"}}
 
 
-def _setting(**pull_requests: Any) -> PipelineSettingSpec:
-    return PipelineSettingSpec.model_validate({**SETTING, "pullRequests": pull_requests})
+FORMS = ("pod", "pinned", "pvc")
+
+
+def _setting(form: str = "auto", **pull_requests: Any) -> PipelineSettingSpec:
+    return PipelineSettingSpec.model_validate({**SETTING, "argo": {"runForm": form}, "pullRequests": pull_requests})
 
 
 def _compile(engine: str = "argo", setting: PipelineSettingSpec | None = None, **ctx: Any) -> Any:
@@ -89,16 +95,18 @@ def _pod(result: Any) -> dict[str, Any]:
     return pod
 
 
-def test_a_pull_request_runs_pods_mount_no_service_account_token() -> None:
-    result = _compile()
+@pytest.mark.parametrize("form", FORMS)
+def test_a_pull_request_runs_pods_mount_no_service_account_token(form: str) -> None:
+    result = _compile(setting=_setting(form))
     spec = result.objects[0]["spec"]
+    assert is_one_pod(result.objects[0]) is (form == "pod")
     assert spec["automountServiceAccountToken"] is False
     assert spec["serviceAccountName"] == "translator-untrusted"  # an account with Argo's executor rights only
     assert spec["executor"] == {"serviceAccountName": "translator-untrusted"}  # the wait container's, not main's
-    for template in spec["templates"][1:]:
+    for template in spec["templates"]:
         assert "automountServiceAccountToken" not in template and "serviceAccountName" not in template
-        mounts = template["container"]["volumeMounts"]
-        assert not [m for m in mounts if m["mountPath"].startswith("/var/run/secrets")]
+    for container in containers(result.objects[0]).values():
+        assert not [m for m in container["volumeMounts"] if m["mountPath"].startswith("/var/run/secrets")]
     assert argo_schema_errors(result.objects[0]) == []
     pod = _pod(_compile("jenkins"))
     assert pod["spec"]["automountServiceAccountToken"] is False
@@ -113,8 +121,9 @@ def test_a_push_run_keeps_the_pipeline_account_and_its_token() -> None:
     assert pod["spec"]["serviceAccountName"] == "pipeline" and "automountServiceAccountToken" not in pod["spec"]
 
 
-def test_deploy_and_privileged_steps_are_skipped_with_their_reason_on_both_engines() -> None:
-    argo = _compile()
+@pytest.mark.parametrize("form", FORMS)
+def test_deploy_and_privileged_steps_are_skipped_with_their_reason_on_both_engines(form: str) -> None:
+    argo = _compile(setting=_setting(form))
     assert _skips(argo.plan) == {
         "test-2": "a privileged step does not run on a pull_request run (PipelineSetting spec.pullRequests.privileged)",
         "publish": "a privileged step does not run on a pull_request run "
@@ -122,10 +131,20 @@ def test_deploy_and_privileged_steps_are_skipped_with_their_reason_on_both_engin
         **{f"deploy-{i}": f"{kind} does not run on a pull_request run (PipelineSetting spec.pullRequests.deploySteps)"
            for i, kind in ((1, "applyYamlConfig"), (2, "applyAppConfig"), (3, "publishCatalogConfig"))},
     }
-    tasks = {t["name"]: t for t in argo.objects[0]["spec"]["templates"][0]["dag"]["tasks"]}
-    assert {n for n, t in tasks.items() if t.get("when") == "false"} == set(_skips(argo.plan))
+    wf = argo.objects[0]
+    if form == "pod":  # a skipped step never reaches the one pod: no container, nothing depends on it
+        assert set(containers(wf)) == {"clone", "test-1"}
+        assert dependencies(wf) == {"clone": [], "test-1": ["clone"]}
+    else:
+        tasks = {t["name"]: t for t in wf["spec"]["templates"][0]["dag"]["tasks"]}
+        assert {n for n, t in tasks.items() if t.get("when") == "false"} == set(_skips(argo.plan))
+    assert not [c for c in containers(wf).values() if (c.get("securityContext") or {}).get("privileged")
+                and form == "pod"]  # the one pod holds no privileged container at all
     assert argo.plan.stages[3].skipped  # every step of Deploy is skipped
-    jenkinsfile = _compile("jenkins").jenkins.jenkinsfile
+    jenkins = _compile("jenkins")
+    assert not [c["name"] for c in _pod(jenkins)["spec"]["containers"]  # the agent pod holds none either
+                if (c.get("securityContext") or {}).get("privileged")]
+    jenkinsfile = jenkins.jenkins.jenkinsfile
     assert "echo('skipped: applyYamlConfig does not run on a pull_request run (PipelineSetting " \
            "spec.pullRequests.deploySteps); applyAppConfig does not run" in jenkinsfile  # the Deploy stage's
     assert "echo('skipped: a privileged step does not run on a pull_request run" in jenkinsfile
@@ -139,15 +158,18 @@ def test_the_setting_can_allow_deploy_and_privileged_steps_on_pull_requests() ->
     assert publish.mounts_registry_credentials and not [v for v in publish.env if v.name == "PLUGIN_PUSH"][1:]
 
 
-def test_publish_image_on_a_pull_request_builds_without_credentials_or_push() -> None:
-    result = _compile(setting=_setting(privileged=True))
+@pytest.mark.parametrize("form", FORMS)
+def test_publish_image_on_a_pull_request_builds_without_credentials_or_push(form: str) -> None:
+    result = _compile(setting=_setting(form, privileged=True))
     publish = next(s for s in result.plan.steps if s.id == "publish")
     assert not publish.skipped and not publish.mounts_registry_credentials
     push = [v.value for v in publish.env if v.name == "PLUGIN_PUSH"]
     assert push == ["false"]  # the user's PLUGIN_PUSH: "true" is dropped, not merely shadowed
     assert "push=${PLUGIN_PUSH:-true}" in publish.script
-    volumes = {v["name"] for v in result.objects[0]["spec"]["volumes"]}
-    assert "registry-credentials" not in volumes
+    assert "registry-credentials" not in volumes(result.objects[0])
+    container = containers(result.objects[0])["publish"]
+    assert {"name": "PLUGIN_PUSH", "value": "false"} in container["env"]
+    assert not [m for m in container["volumeMounts"] if m["name"] == "registry-credentials"]
     assert "publishImage builds without pushing on a pull_request run" in " ".join(result.plan.warnings)
     pod = _pod(_compile("jenkins", setting=_setting(privileged=True)))
     assert "registry-credentials" not in {v["name"] for v in pod["spec"]["volumes"]}
@@ -159,24 +181,28 @@ def test_env_from_stays_withheld_on_pull_requests() -> None:
     assert "NPM_TOKEN" not in {v.name for v in test.env}
 
 
-def test_a_pull_request_never_mounts_the_pipeline_cache_writable() -> None:
+@pytest.mark.parametrize("form", FORMS)
+def test_a_pull_request_never_mounts_the_pipeline_cache_writable(form: str) -> None:
     """The step mounts only the pull request's copy; the pipeline's cache is mounted only into
-    the init container that seeds the copy, read-only."""
-    wf = _compile().objects[0]
-    volumes = {v["name"]: v for v in wf["spec"]["volumes"]}
+    the init container that seeds the copy, read-only (one for the one pod, one per cached step
+    of a pod-per-step run)."""
+    wf = _compile(setting=_setting(form)).objects[0]
+    all_volumes = volumes(wf)
     default = "/cache/team/web/"
     copies = "/cache/.pull-requests/team/web/pr-42/"
-    test = next(t for t in wf["spec"]["templates"] if t["name"] == "test-1")
-    main_mounts = test["container"]["volumeMounts"]
-    mounted = {volumes[m["name"]]["hostPath"]["path"] for m in main_mounts
-               if "hostPath" in volumes.get(m["name"], {})}
-    assert mounted and all(p.startswith(copies) for p in mounted)
-    (seed,) = test["initContainers"]
+    for name, container in containers(wf).items():
+        host = {all_volumes[m["name"]]["hostPath"]["path"] for m in container["volumeMounts"]
+                if "hostPath" in all_volumes.get(m["name"], {}) and m["name"] != "workspace"}  # pinned: node-local
+        assert all(p.startswith(copies) for p in host), (name, host)
+        assert host or name != "test-1"
+    (seed,) = init_containers(wf, "test-1")
     for mount in seed["volumeMounts"]:
-        path = volumes[mount["name"]]["hostPath"]["path"]
+        path = all_volumes[mount["name"]]["hostPath"]["path"]
         assert path.startswith(copies) or (path.startswith(default) and mount["readOnly"] is True)
-    assert {volumes[m["name"]]["hostPath"]["path"][: len(default)] for m in seed["volumeMounts"]
+    assert {all_volumes[m["name"]]["hostPath"]["path"][: len(default)] for m in seed["volumeMounts"]
             if m.get("readOnly")} == {default}
+    assert seed["name"] not in containers(wf)  # one pod: the init container's name is no step's
+    assert init_containers(wf, "clone") == ([seed] if form == "pod" else [])
     assert argo_schema_errors(wf) == []
 
     pod = _pod(_compile("jenkins"))
@@ -203,10 +229,11 @@ def test_a_pull_requests_caches_are_scoped_to_it(ref: str, scope: str) -> None:
     assert other.host_path != cache.host_path and other.seed_host_path == cache.seed_host_path
 
 
-def test_a_push_run_mounts_the_pipeline_cache_itself() -> None:
+@pytest.mark.parametrize("form", FORMS)
+def test_a_push_run_mounts_the_pipeline_cache_itself(form: str) -> None:
     step = next(s for s in _compile(event="push").plan.steps if s.caches)
     assert step.caches[0].host_path.startswith("/cache/team/web/") and not step.caches[0].seed_host_path
-    wf = _compile(event="push").objects[0]
+    wf = _compile(event="push", setting=_setting(form)).objects[0]
     assert not [t for t in wf["spec"]["templates"] if "initContainers" in t]
 
 

@@ -48,9 +48,10 @@ def test_a_run_archives_its_logs_into_a_bucket_the_controller_made(double: KubeD
         client = s3_server.client()
         assert client.bucket_exists(bucket)
         keys = sorted(o.object_name or "" for o in client.list_objects(bucket, recursive=True))
-        assert keys == ["team/web/1/0/0/main.log", "team/web/1/1/0/main.log", "team/web/1/1/1/main.log",
-                        "team/web/1/2/0/main.log"]
-        assert client.get_object(bucket, "team/web/1/2/0/main.log").read().decode().startswith("step ship of web-1")
+        # one pod per run: Argo's executor writes `<key>/<container>.log` for each step's container
+        assert keys == ["team/web/1/build-1.log", "team/web/1/build-2.log", "team/web/1/clone.log",
+                        "team/web/1/ship.log"]
+        assert client.get_object(bucket, "team/web/1/ship.log").read().decode().startswith("step ship of web-1")
     finally:
         system.close()
 

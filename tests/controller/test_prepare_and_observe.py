@@ -136,7 +136,7 @@ def test_simulator_writes_what_the_real_controller_writes(double: KubeDouble) ->
         real_nodes += list(yaml.safe_load(path.read_text())["status"]["nodes"].values())
     real_keys = set().union(*(_shape(n) for n in real_nodes))
     real_types = {n["type"] for n in real_nodes}
-    system = System(double)
+    system = System(double, setting={"argo": {"runForm": "pinned"}})  # the samples are DAGs of pods
     system.sim.outcome = lambda _wf, task: "Failed" if task == "build-1" else "Succeeded"
     system.start_controller()
     try:

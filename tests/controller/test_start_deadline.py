@@ -23,7 +23,7 @@ SECRET_ENV = {"stages": [{"name": "Build", "steps": [
 @pytest.fixture
 def system() -> Iterator[System]:
     with KubeDouble() as kube:
-        sys_ = System(kube)
+        sys_ = System(kube, setting={"argo": {"runForm": "pinned"}})  # a pod per step: each step's own reason
         try:
             yield sys_
         finally:

@@ -1,8 +1,10 @@
 """The trust rules end to end: the real controller, the API double (with its ServiceAccount
-admission) and the Argo simulator building pods as Argo does (tests/argo_pod.py)."""
+admission) and the Argo simulator building pods as Argo does (tests/argo_pod.py), in both forms
+of a run (one pod, the default; pinned pod-per-step)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,6 +27,18 @@ CONFIG = {"stages": [
 ]}
 
 
+@pytest.fixture(params=["pod", "pinned"])
+def system(request: pytest.FixtureRequest) -> Iterator[System]:
+    with KubeDouble() as kube:
+        sys_ = System(kube, setting={"argo": {"runForm": request.param}})
+        sys_.form = request.param  # type: ignore[attr-defined]
+        sys_.start_controller()
+        try:
+            yield sys_
+        finally:
+            sys_.close()
+
+
 def _pull_request(system: System, name: str = "web-pr") -> None:
     system.kube.create("pipelineexecutions", "team", {
         "apiVersion": f"{G}/{V}", "kind": "PipelineExecution", "metadata": {"name": name},
@@ -33,9 +47,17 @@ def _pull_request(system: System, name: str = "web-pr") -> None:
 
 
 def _pods(system: System, workflow: str) -> list[Any]:
+    """The pod the Test step ran in: the run's one pod, or the step's own."""
     pods = system.kube.call(system.kube.core.list_namespaced_pod, "team",
                             label_selector=f"workflows.argoproj.io/workflow={workflow}").items
+    if system.form == "pod":  # type: ignore[attr-defined]
+        return list(pods)
     return [p for p in pods if p.metadata.annotations["workflows.argoproj.io/node-name"].endswith(".test")]
+
+
+def _step_container(system: System) -> str:
+    """The name of the Test step's container in its pod."""
+    return "test" if system.form == "pod" else "main"  # type: ignore[attr-defined]
 
 
 def _token_mounts(pod: Any) -> dict[str, str]:
@@ -52,7 +74,8 @@ def test_a_pull_request_runs_pod_has_no_usable_service_account_token(system: Sys
     assert pod.spec.service_account_name == "translator-untrusted"
     assert pod.spec.automount_service_account_token is False
     mounts = _token_mounts(pod)
-    assert "main" not in mounts  # the step's own container: no token at all
+    assert _step_container(system) in {c.name for c in pod.spec.containers}
+    assert _step_container(system) not in mounts  # the step's own container: no token at all
     assert mounts == {"init": "exec-sa-token", "wait": "exec-sa-token"}  # Argo's executor only
     assert not [v for v in pod.spec.volumes if v.name.startswith("kube-api-access-")]
     token = next(v for v in pod.spec.volumes if v.name == "exec-sa-token").secret.secret_name
@@ -68,6 +91,8 @@ def test_a_pull_request_runs_pod_has_no_usable_service_account_token(system: Sys
         "translator-untrusted-executor"}
     account = system.kube.call(system.kube.core.read_namespaced_service_account, "translator-untrusted", "team")
     assert account.automount_service_account_token is False
+    if system.form == "pod":  # type: ignore[attr-defined]
+        assert {c.name for c in pod.spec.containers} == {"wait", "clone", "test"}  # the deploy step is not in it
     deploy = ex["status"]["stages"][2]["steps"][0]
     assert deploy["state"] == "Skipped"
     assert deploy["message"] == ("applyYamlConfig does not run on a pull_request run "
@@ -80,7 +105,7 @@ def test_a_push_runs_pod_keeps_the_pipeline_accounts_token(system: System) -> No
     ex = system.wait_state("web-1", "Success", timeout=20)
     (pod,) = _pods(system, "web-1")
     assert pod.spec.service_account_name == "pipeline" and pod.spec.automount_service_account_token is None
-    assert _token_mounts(pod)["main"].startswith("kube-api-access-")
+    assert _token_mounts(pod)[_step_container(system)].startswith("kube-api-access-")
     assert ex["status"]["stages"][2]["steps"][0]["state"] == "Success"
 
 

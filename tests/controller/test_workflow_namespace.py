@@ -69,7 +69,7 @@ def test_runs_go_to_a_project_namespace_with_what_their_pods_need(double: KubeDo
             copy = core.read_namespaced_secret(name, "ci")
             assert copy.metadata.annotations["devops.cubepaas.io/copied-from"] == f"team/{name}"
         # the logs were archived from there, with the copied credentials
-        assert s3_server.client().stat_object(bucket, "team/web/1/1/0/main.log").size > 0
+        assert s3_server.client().stat_object(bucket, "team/web/1/build.log").size > 0  # one pod: per container
         # owned without a cross-namespace ownerReference
         (wf,) = system.kube.list("workflows", "ci", group="argoproj.io", version="v1alpha1")["items"]
         assert not wf["metadata"].get("ownerReferences")

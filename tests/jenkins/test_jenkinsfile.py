@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 import pytest
 import yaml
 
+from tests.compiler.views import volumes
 from tests.helpers import SHARED, check_golden, example_dirs, load_context, pipeline_file
 from tests.jenkins import script_model
 from tests.jenkins.double import run_like_durable_task
@@ -167,7 +168,7 @@ def test_pod_yaml_carries_the_same_cache_placement_as_argo() -> None:
     pod = yaml.safe_load(script_model.model(jen.jenkinsfile).pod_yaml)
     assert pod["spec"]["affinity"] == argo["spec"]["affinity"]
     host = {v["name"]: v["hostPath"] for v in pod["spec"]["volumes"] if "hostPath" in v}
-    argo_host = {v["name"]: v["hostPath"] for v in argo["spec"]["volumes"] if "hostPath" in v}
+    argo_host = {n: v["hostPath"] for n, v in volumes(argo).items() if "hostPath" in v}
     assert host == argo_host
 
 

@@ -17,10 +17,10 @@ from typing import Any
 REQUIRED, INVALID, TYPE_INVALID = "FieldValueRequired", "FieldValueInvalid", "FieldValueTypeInvalid"
 NOT_SUPPORTED, FORBIDDEN, TOO_LONG, TOO_MANY = ("FieldValueNotSupported", "FieldValueForbidden",
                                                 "FieldValueTooLong", "FieldValueTooMany")
-DUPLICATE = "FieldValueDuplicate"
+DUPLICATE, NOT_FOUND = "FieldValueDuplicate", "FieldValueNotFound"
 _WORDS = {REQUIRED: "Required value", INVALID: "Invalid value", TYPE_INVALID: "Invalid value",
           NOT_SUPPORTED: "Unsupported value", FORBIDDEN: "Forbidden", TOO_LONG: "Too long", TOO_MANY: "Too many",
-          DUPLICATE: "Duplicate value"}
+          DUPLICATE: "Duplicate value", NOT_FOUND: "Not found"}
 _OMIT = object()
 
 
@@ -65,6 +65,10 @@ def required(path: str, detail: str = "") -> FieldError:
 
 def invalid(path: str, value: Any, detail: str) -> FieldError:
     return FieldError(INVALID, path, value, detail)
+
+
+def field_not_found(path: str, value: Any) -> FieldError:
+    return FieldError(NOT_FOUND, path, value)
 
 
 def type_invalid(path: str, value: Any, detail: str) -> FieldError:
@@ -167,5 +171,6 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-__all__ = ["ApiError", "FieldError", "already_exists", "bad_request", "conflict", "duplicate", "forbidden", "invalid",
-           "invalid_object", "not_found", "not_supported", "required", "too_long", "too_many", "type_invalid"]
+__all__ = ["ApiError", "FieldError", "already_exists", "bad_request", "conflict", "duplicate", "field_not_found",
+           "forbidden", "invalid", "invalid_object", "not_found", "not_supported", "required", "too_long", "too_many",
+           "type_invalid"]

@@ -3,8 +3,10 @@
 kubelet (pkg/kubelet/kuberuntime/logs: ReadLogs with Follow) keeps the stream open and sends
 what the container writes as it writes it, until the container exits; the API server proxies
 that stream (pkg/registry/core/pod/rest/log.go, a chunked response). Here the pod's log is
-`store.logs[(ns, pod)]`, the container has exited once the pod's phase is Succeeded or Failed
-(the Argo simulator sets it when the step ends), and a deleted pod ends the stream too.
+`store.logs[(ns, pod)]` (one container's, `?container=`: `store.logs[(ns, pod, container)]`), the
+container has exited once the pod's phase is Succeeded or Failed (the Argo simulator sets it when
+the step ends) or, for a named container, once its containerStatus is `terminated` (a
+containerSet's containers end one by one), and a deleted pod ends the stream too.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ from tests.kube_double.store import Store
 FOLLOW_LIMIT_SECONDS = 300.0
 
 
-def follow(handler: Any, store: Store, namespace: str, name: str) -> None:
-    """Stream the pod's log as it grows, chunked, until its container ends."""
+def _exited(pod: dict[str, Any] | None, container: str) -> bool:
+    if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return True
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return bool(container) and any(s.get("name") == container and "terminated" in (s.get("state") or {})
+                                   for s in statuses)
+
+
+def follow(handler: Any, store: Store, namespace: str, name: str, container: str = "") -> None:
+    """Stream the pod's (or one container's) log as it grows, chunked, until its container ends."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/plain")
     handler.send_header("Transfer-Encoding", "chunked")
@@ -28,9 +38,9 @@ def follow(handler: Any, store: Store, namespace: str, name: str) -> None:
     try:
         while True:
             with store.lock:
-                text = store.logs.get((namespace, name), "")
-                pod = store.objects.get(("", "pods", namespace, name))
-                ended = pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                own = store.logs.get((namespace, name, container)) if container else None
+                text = own if own is not None else store.logs.get((namespace, name), "")
+                ended = _exited(store.objects.get(("", "pods", namespace, name)), container)
                 if len(text) <= sent and not ended and time.monotonic() < deadline:
                     store.lock.wait(timeout=0.2)
                     continue

@@ -207,13 +207,22 @@ class _Handler(BaseHTTPRequestHandler):
                           "strict": one("fieldValidation") == "Strict"}
             if method == "GET":
                 if sub == "log":
-                    store.get(res, ns, name)  # 404 once the pod is gone, as the API server answers
+                    pod = store.get(res, ns, name)  # 404 once the pod is gone, as the API server answers
+                    names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
+                    container = one("container")
+                    # kubernetes pkg/registry/core/pod/strategy.go LogLocation: one container or a name
+                    if not container and len(names) > 1:
+                        raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, "
+                                                          f"choose one of: [{' '.join(names)}]")
+                    if container and names and container not in names:
+                        raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
                     if one("follow") == "true":  # a live stream until the container ends (podlog.py)
                         from tests.kube_double.podlog import follow
 
-                        follow(self, store, ns, name)
+                        follow(self, store, ns, name, container)
                         return
-                    self._send(200, store.logs.get((ns, name), ""), "text/plain")
+                    text = store.logs.get((ns, name, container)) if container else None
+                    self._send(200, text if text is not None else store.logs.get((ns, name), ""), "text/plain")
                     return
                 if one("watch") in ("true", "1"):
                     self._watch(res, ns, query)

@@ -94,7 +94,7 @@ class Store:
     history_size: int = 5000
     resources: dict[tuple[str, str], Resource] = field(default_factory=dict)  # (group, plural)
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
-    logs: dict[tuple[str, str], str] = field(default_factory=dict)  # (namespace, pod) -> log text
+    logs: dict[tuple[str, ...], str] = field(default_factory=dict)  # (namespace, pod[, container]) -> log text
     rv: int = 1000
     history: list[Event] = field(default_factory=list)  # ascending resourceVersion
     lock: threading.Condition = field(default_factory=threading.Condition)

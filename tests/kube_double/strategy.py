@@ -8,7 +8,8 @@ validation that answers 422, then etcd's size limit. Sources, kubernetes v1.34:
 apiserver `pkg/registry/rest/create.go` BeforeCreate, `update.go` BeforeUpdate,
 `pkg/endpoints/handlers/update.go` checkName; apiextensions-apiserver
 `pkg/registry/customresource/strategy.go`, `status_strategy.go`, `validator.go`;
-kubernetes `pkg/apis/core/validation` ValidateConfigMap / ValidateSecret (1 MiB of data).
+kubernetes `pkg/apis/core/validation` ValidateConfigMap / ValidateSecret (1 MiB of data) and, of
+ValidatePod, ValidateVolumeMounts (a container's mount names one of the pod's volumes).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tests.kube_double import meta, schema
-from tests.kube_double.errors import ApiError, FieldError, bad_request, invalid, invalid_object, too_long
+from tests.kube_double.errors import (
+    ApiError,
+    FieldError,
+    bad_request,
+    field_not_found,
+    invalid,
+    invalid_object,
+    too_long,
+)
 
 if TYPE_CHECKING:
     from tests.kube_double.store import Resource
@@ -90,11 +99,31 @@ def _data_errors(res: Resource, obj: dict[str, Any]) -> list[FieldError]:
     return errs
 
 
+def _pod_errors(res: Resource, obj: dict[str, Any]) -> list[FieldError]:
+    if res.group or res.plural != "pods":
+        return []
+    return pod_volume_errors(obj.get("spec") or {})
+
+
+def pod_volume_errors(spec: dict[str, Any]) -> list[FieldError]:
+    """core/validation ValidateVolumeMounts (IsMatchedVolume): every container's (and init
+    container's) mount names a volume of the pod: `spec.containers[i].volumeMounts[j].name: Not found`."""
+    names = {v.get("name") for v in spec.get("volumes") or []}
+    errs: list[FieldError] = []
+    for kind in ("initContainers", "containers"):
+        for i, container in enumerate(spec.get(kind) or []):
+            for j, mount in enumerate(container.get("volumeMounts") or []):
+                if mount.get("name") not in names:
+                    errs.append(field_not_found(f"spec.{kind}[{i}].volumeMounts[{j}].name", mount.get("name", "")))
+    return errs
+
+
 def validate_create(res: Resource, obj: dict[str, Any]) -> None:
     """BeforeCreate: the strategy's Validate; 422 with every error."""
     errs = meta.validate_object_meta(obj["metadata"], namespaced=res.namespaced,
                                      name_fn=meta.name_rule(res.group, res.plural))
     errs += _body_errors(res, obj, subresource="")
+    errs += _pod_errors(res, obj)
     if errs:
         raise invalid_object(res.group, res.kind, obj["metadata"].get("name", ""), errs)
 

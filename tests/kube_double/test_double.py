@@ -512,3 +512,18 @@ def test_workflows_are_served_with_the_crd_their_argo_install_has() -> None:
                                ("m", {"templates": [{"name": "main", "container": container}]})):
                 code, obj, _ = _raw(kube, "POST", path, {**workflow, "metadata": {"name": name}, "spec": spec})
                 assert code == (422 if full else 201), (version, name, obj)
+
+
+def test_a_pod_whose_container_mounts_a_volume_it_lacks_is_invalid(kube: KubeDouble) -> None:
+    """kubernetes pkg/apis/core/validation ValidateVolumeMounts: a mount names one of the pod's volumes."""
+    mount = {"name": "workspace", "mountPath": "/workspace"}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "initContainers": [{"name": "seed", "image": "alpine", "volumeMounts": [{"name": "seed", "mountPath": "/s"}]}],
+        "containers": [{"name": "wait", "image": "argoexec"}, {"name": "build", "image": "alpine",
+                                                              "volumeMounts": [mount]}]}}
+    code, obj, _ = _raw(kube, "POST", "/api/v1/namespaces/team/pods", pod)
+    assert code == 422 and obj["reason"] == "Invalid"
+    assert obj["message"] == ('Pod "p" is invalid: [spec.initContainers[0].volumeMounts[0].name: Not found: "seed", '
+                              'spec.containers[1].volumeMounts[0].name: Not found: "workspace"]')
+    pod["spec"]["volumes"] = [{"name": "workspace", "emptyDir": {}}, {"name": "seed", "emptyDir": {}}]
+    assert _raw(kube, "POST", "/api/v1/namespaces/team/pods", pod)[0] == 201

@@ -42,6 +42,39 @@ def test_a_followed_pod_log_streams_until_the_container_exits() -> None:
         assert core.read_namespaced_pod_log("p", "team", container="main") == "one\ntwo\n"
 
 
+def test_one_containers_followed_log_ends_when_that_container_exits_though_the_pod_runs() -> None:
+    """A containerSet's pod: each container has its own log (`?container=`), its follow ends once
+    kubelet reports it terminated, while the pod and its other containers go on."""
+    with KubeDouble() as kube:
+        kube.create_namespace("team")
+        pods = kube.store.resource("", "pods")
+        kube.store.create(pods, "team", {
+            "metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "x"},
+                                                               {"name": "b", "image": "x"}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "a", "state": {"running": {}}},
+                                                                 {"name": "b", "state": {"running": {}}}]}})
+        kube.store.logs[("team", "p", "a")] = "from a\n"
+        kube.store.logs[("team", "p", "b")] = "from b\n"
+        core = client.CoreV1Api(config.new_client_from_config(config_file=kube.kubeconfig))
+        try:
+            core.read_namespaced_pod_log("p", "team")
+            raise AssertionError("a pod of two containers needs a container name")
+        except client.ApiException as exc:
+            assert exc.status == 400 and "a container name must be specified" in exc.body
+        resp = core.read_namespaced_pod_log("p", "team", container="a", follow=True, _preload_content=False)
+        got: list[str] = []
+        reader = threading.Thread(target=lambda: got.extend(c.decode() for c in resp.stream(1024)))
+        reader.start()
+        wait_for(lambda: got == ["from a\n"], 5, "a's own log")
+        assert reader.is_alive()
+        kube.store.patch(pods, "team", "p", {"status": {"containerStatuses": [
+            {"name": "a", "state": {"terminated": {"exitCode": 0}}}, {"name": "b", "state": {"running": {}}}]}},
+            "application/merge-patch+json", subresource="status")
+        reader.join(timeout=5)
+        assert not reader.is_alive(), "a's stream ends with a, the pod still Running"
+        assert core.read_namespaced_pod_log("p", "team", container="b") == "from b\n"
+
+
 def test_a_list_comes_in_pages_with_a_continue_token_at_the_first_pages_version() -> None:
     with KubeDouble() as kube:
         kube.create_namespace("team")

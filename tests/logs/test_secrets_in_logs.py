@@ -1,6 +1,7 @@
 """A step that echoes its secret: the secret is in no log `translator logs` prints and in nothing
 archived, on Argo (the step's script really runs, Argo's executor archives its output to a real
-S3 server) and on Jenkins (the engine archives the step's console) (docs/security.md)."""
+S3 server; in both forms of a run: the step a container of the one pod, or its own pinned pod)
+and on Jenkins (the engine archives the step's console) (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -58,11 +59,17 @@ def _logs_setting(s3: S3Server) -> dict[str, Any]:
     return {"logs": {"endpoint": s3.endpoint, "bucket": BUCKET, "insecure": True, "credentialsSecret": "log-store"}}
 
 
-@pytest.fixture
-def argo(s3_server: S3Server) -> Iterator[System]:
+# where the Build step's log is archived, by form (compiler/forms.py step_log_key)
+ARCHIVE_KEY = {"pod": "team/web/1/build.log", "pinned": "team/web/1/1/0/main.log"}
+
+
+@pytest.fixture(params=["pod", "pinned"])
+def argo(s3_server: S3Server, request: pytest.FixtureRequest) -> Iterator[System]:
     _empty_bucket(s3_server)
     with KubeDouble() as kube:
-        system = System(kube, setting=_logs_setting(s3_server), execute=lambda _wf, task: task == "build")
+        setting = {**_logs_setting(s3_server), "argo": {"runForm": request.param}}
+        system = System(kube, setting=setting, execute=lambda _wf, task: task == "build")
+        system.form = request.param  # type: ignore[attr-defined]
         system.secret("log-store", {"accesskey": ACCESS_KEY, "secretkey": SECRET_KEY})
         system.secret("api", {"token": TOKEN})
         system.start_controller()
@@ -77,13 +84,15 @@ def test_on_argo_the_echoed_secret_is_masked_in_the_pod_log_the_archive_and_tran
     argo.apply_pipeline("web", CONFIG)
     runs.create_run(argo.kube, "team", "web")
     argo.wait_state("web-1", "Success", timeout=20)
-    with argo.double.store.lock:
-        pod_logs = [text for (_ns, pod), text in argo.double.store.logs.items() if pod.startswith("web-1-build")]
+    form = argo.form  # type: ignore[attr-defined]
+    with argo.double.store.lock:  # the step's container log: its own pod's, or its container's in the one pod
+        pod_logs = [text for key, text in argo.double.store.logs.items()
+                    if (key[2:] == ("build",) if form == "pod" else key[1].startswith("web-1-build"))]
     (pod_log,) = pod_logs
     assert _printed(pod_log) == ["using token ***", "***"]  # the step really ran, behind its wrapper
     assert "+ echo using token ***" in pod_log  # sh -x traced the command, masked too
     archived = _archived(s3_server)
-    assert archived["team/web/1/1/0/main.log"] == pod_log  # what Argo's executor archived
+    assert archived[ARCHIVE_KEY[form]] == pod_log  # what Argo's executor archived
     assert not [k for k, text in archived.items() if TOKEN in text]
     shown = _logs(argo.double.kubeconfig, "web-1")
     assert "using token ***" in shown and TOKEN not in shown
@@ -99,7 +108,7 @@ def test_translator_logs_masks_a_secret_the_step_printed_unmasked(argo: System, 
     runs.create_run(argo.kube, "team", "web")
     argo.wait_state("web-1", "Success", timeout=20)
     leak = f"old log {TOKEN} split across".encode()
-    s3_server.client().put_object(BUCKET, "team/web/1/1/0/main.log", io.BytesIO(leak), len(leak))
+    s3_server.client().put_object(BUCKET, ARCHIVE_KEY[argo.form], io.BytesIO(leak), len(leak))  # type: ignore[attr-defined]
     shown = _logs(argo.double.kubeconfig, "web-1", "--stage", "1")
     assert shown.splitlines()[1:] == ["old log *** split across"]
 

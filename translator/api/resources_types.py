@@ -107,6 +107,17 @@ class ArgoSetting(APIModel):
     ttl_seconds_after_finished: int = Field(default=86400, ge=0, description="Workflow TTL after it ends.")
     workspace_size: str = Field(default="1Gi", description="Size of the shared workspace volume.")
     workspace_storage_class: str = Field(default="", description="Storage class of the workspace volume.")
+    run_form: Literal["auto", "pod", "pinned", "pvc"] = Field(
+        default="auto",
+        description="auto: one pod per run (a containerSet) when it fits, else pod-per-step pinned to one node; "
+                    "pod / pinned: always that; pvc: pod-per-step sharing a ReadWriteMany claim "
+                    "(workspaceStorageClass).",
+    )
+    max_steps_per_pod: int = Field(
+        default=24, ge=1, le=199, description="auto: a run with more steps than this runs pinned.")
+    node_cpu: str = Field(default="", description="auto: a run whose peak CPU request exceeds this runs pinned.")
+    node_memory: str = Field(
+        default="", description="auto: a run whose peak memory request exceeds this runs pinned.")
 
 
 class JenkinsSetting(APIModel):

@@ -6,10 +6,15 @@ of `translator compile`; the test suite instead checks that every compiled Workf
 round-trips through hera's `Workflow` model unchanged, and validates it against Argo's own
 JSON schema and CRD (see docs/architecture.md).
 
-Shape: one DAG template `pipeline`; one container template and one DAG task per step, named
-by the step's id; every step of stage N depends on every step of stage N-1, so stages run in
-order and the steps of a stage in parallel. A step whose `when` does not match is a task with
-`when: "false"`, which Argo shows as Skipped, and which still lets later stages run.
+Shape, by the run's form (compiler/forms.py): one pod (the default) is a single containerSet
+template `pipeline`, one container per step that runs, named by the step's id, requests split
+to the peak stage, the workspace an `emptyDir`, every volume on that template rather than the
+Workflow (compiler/argo_pod.py says why); pod-per-step (pinned,
+or a shared claim when asked) is one DAG template `pipeline` with one container template and
+one DAG task per step, named by the step's id. Either way every step of stage N depends on
+every step of stage N-1, so stages run in order and the steps of a stage in parallel. In the
+DAG a step whose `when` does not match is a task with `when: "false"` (Argo shows it Skipped,
+later stages still run); in the one pod it is left out.
 
 Argo evaluates `{{...}}` anywhere in a template, so nothing a user wrote is put where Argo
 would read it as template syntax: scripts and generated files live in the ConfigMap
@@ -26,10 +31,11 @@ Each step container runs its script with `scripts.launch_command` (`sh -xe`, or 
 itself when it starts with `#!`), as Jenkins does. `spec.archiveLogs` is written only when a
 log store exists: the setting's S3 endpoint (then each template has its `archiveLocation`) or
 an `artifactRepositoryRef` the administrator made; without one Argo's executor fails every
-step ("You need to configure artifact storage"). The workspace claim is deleted when the run
-ends, however it ends (`volumeClaimGC: OnWorkflowCompletion`; Argo's default keeps it for failed
-runs until the TTL). A cached step holds one mutex per cache directory, in the pipeline's own
-namespace (`cache_mutex`), so steps using different directories run in parallel and two teams'
+step ("You need to configure artifact storage"). A shared workspace claim (the `pvc` form) is
+deleted when the run ends, however it ends (`volumeClaimGC: OnWorkflowCompletion`; Argo's
+default keeps it for failed runs until the TTL). A cached step holds one mutex per cache
+directory (the one pod holds all of its run's), in the pipeline's own namespace
+(`cache_mutex`), so steps using different directories run in parallel and two teams'
 pipelines of one name never share a lock, even when their Workflows share a namespace. Every
 field used here exists in the schema of each supported Argo version, 3.6 to 4.1
 (`synchronization.mutexes` with `namespace` included).
@@ -49,6 +55,8 @@ from typing import Any
 
 from translator.api.config_types import StepType
 from translator.compiler import limits
+from translator.compiler.argo_pod import anchor, container_set, pin_anchor, pin_follower, pin_task
+from translator.compiler.forms import RunForm, pod_log_prefix, run_form, workspace_host_path
 from translator.compiler.names import short_hash
 from translator.compiler.plan import (
     LABEL_PREFIX,
@@ -113,16 +121,34 @@ def render(plan: Plan) -> ArgoOutput:
     namespace = argo.namespace or plan.namespace
     name = workflow_name(plan)
     cm_name = scripts_config_map_name(name)
+    form = run_form(plan)
     data: dict[str, str] = {}
-    templates = [_dag(plan)] + [_step_template(step, cm_name, data, plan) for step in steps]
-    for template, step in zip(templates[1:], steps, strict=True):
-        seed = cache_seed_container(plan, list(step.caches))
-        if seed:  # a pull request's cache copies, seeded before the step starts
-            template["initContainers"] = [seed]
+    step_templates = [_step_template(step, cm_name, data, plan) for step in steps]
     log_store = bool(setting.logs.endpoint) and argo.archive_logs
-    if log_store:
-        for template, step in zip(templates[1:], steps, strict=True):
-            template["archiveLocation"] = _archive_location(plan, step)
+    if form is RunForm.POD:
+        pod = container_set(plan, ENTRYPOINT, {t["name"]: t["container"] for t in step_templates})
+        mutexes = [m for t in step_templates for m in (t.get("synchronization") or {}).get("mutexes", [])]
+        if mutexes:
+            pod["synchronization"] = {"mutexes": list({m["name"]: m for m in mutexes}.values())}
+        pod["metadata"] = {"labels": {f"{LABEL_PREFIX}/form": form.value}}
+        seed = cache_seed_container(plan, [c for step in steps if not step.skipped for c in step.caches])
+        if seed:  # a pull request's cache copies, seeded before any step of the pod starts
+            pod["initContainers"] = [seed]
+        if log_store:
+            pod["archiveLocation"] = _archive_location(plan, pod_log_prefix(plan))
+        templates = [pod]
+    else:
+        for template, step in zip(step_templates, steps, strict=True):
+            seed = cache_seed_container(plan, list(step.caches))
+            if seed:  # a pull request's cache copies, seeded before the step starts
+                template["initContainers"] = [seed]
+        if form is RunForm.PINNED:
+            _pin(plan, step_templates)
+        if log_store:
+            for template, step in zip(step_templates, steps, strict=True):
+                template["archiveLocation"] = _archive_location(plan, log_prefix(
+                    plan.namespace, plan.pipeline, plan.run, step.stage_index, step.step_index))
+        templates = [_dag(plan, form), *step_templates]
     # argo-workflows workflow/executor SaveLogs: archiving with no repository errors every step
     archive_logs = log_store or (argo.archive_logs and argo.artifact_repository_ref is not None)
 
@@ -130,13 +156,24 @@ def render(plan: Plan) -> ArgoOutput:
         {"name": "scripts", "configMap": {"name": cm_name, "defaultMode": 0o555}},
     ]
     volumes += shared_volumes(plan)
-
-    pvc_spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": argo.workspace_size}},
-    }
-    if argo.workspace_storage_class:
-        pvc_spec["storageClassName"] = argo.workspace_storage_class
+    claims: list[dict[str, Any]] = []
+    if form is RunForm.POD:
+        volumes.append({"name": "workspace", "emptyDir": {}})
+        # Argo puts a containerSet's own `volumes` in its pod, but takes from the Workflow's only
+        # those the set-level `volumeMounts` name (workflowpod.go createVolumes, addVolumeReferences):
+        # the containers' own mounts would name volumes the pod lacks.
+        templates[0]["volumes"], volumes = volumes, []
+    elif form is RunForm.PINNED:
+        volumes.append({"name": "workspace", "hostPath": {"path": workspace_host_path(plan, namespace, name),
+                                                          "type": "DirectoryOrCreate"}})
+    else:
+        pvc_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteMany"],
+            "resources": {"requests": {"storage": argo.workspace_size}},
+        }
+        if argo.workspace_storage_class:
+            pvc_spec["storageClassName"] = argo.workspace_storage_class
+        claims = [{"metadata": {"name": "workspace"}, "spec": pvc_spec}]
     spec: dict[str, Any] = {
         "entrypoint": ENTRYPOINT,
         **account_fields(plan),
@@ -155,8 +192,8 @@ def render(plan: Plan) -> ArgoOutput:
             {"configMap": argo.artifact_repository_ref.config_map, "key": argo.artifact_repository_ref.key}
             if argo.artifact_repository_ref else None
         ),
-        "volumeClaimTemplates": [{"metadata": {"name": "workspace"}, "spec": pvc_spec}],
-        "volumeClaimGC": {"strategy": VOLUME_CLAIM_GC},
+        "volumeClaimTemplates": claims,
+        "volumeClaimGC": {"strategy": VOLUME_CLAIM_GC} if claims else None,
         "volumes": volumes,
         "templates": templates,
     }
@@ -186,22 +223,21 @@ def render(plan: Plan) -> ArgoOutput:
     return ArgoOutput(workflow=workflow, config_map=config_map)
 
 
-def _archive_location(plan: Plan, step: PlanStep) -> dict[str, Any]:
-    """Each step's log archived under the shared key layout (`log_prefix` + `/main.log`): a
-    complete S3 location, so Argo uses it instead of the repository's keyFormat."""
+def _archive_location(plan: Plan, key: str) -> dict[str, Any]:
+    """A complete S3 location (so Argo uses it instead of the repository's keyFormat): the
+    executor writes `<key>/<container>.log` for each container (`main` of a step pod)."""
     logs = plan.setting.logs
-    s3: dict[str, Any] = {"endpoint": logs.endpoint, "bucket": logs.bucket, "insecure": logs.insecure,
-                          "key": log_prefix(plan.namespace, plan.pipeline, plan.run, step.stage_index,
-                                            step.step_index)}
+    s3: dict[str, Any] = {"endpoint": logs.endpoint, "bucket": logs.bucket, "insecure": logs.insecure, "key": key}
     if logs.credentials_secret:
         s3["accessKeySecret"] = {"name": logs.credentials_secret, "key": "accesskey"}
         s3["secretKeySecret"] = {"name": logs.credentials_secret, "key": "secretkey"}
     return {"archiveLogs": True, "s3": s3}
 
 
-def _dag(plan: Plan) -> dict[str, Any]:
+def _dag(plan: Plan, form: RunForm) -> dict[str, Any]:
     tasks: list[dict[str, Any]] = []
     previous: list[str] = []
+    first = anchor(plan) if form is RunForm.PINNED else None
     for stage in plan.stages:
         current = []
         for step in stage.steps:
@@ -210,10 +246,24 @@ def _dag(plan: Plan) -> dict[str, Any]:
                 task["dependencies"] = list(previous)
             if step.skipped:
                 task["when"] = "false"
+            elif first is not None and step is not first:
+                pin_task(task, first.id, anchor_stage=step.stage_index == first.stage_index)
             tasks.append(task)
             current.append(step.id)
         previous = current
     return {"name": ENTRYPOINT, "dag": {"tasks": tasks}}
+
+
+def _pin(plan: Plan, templates: list[dict[str, Any]]) -> None:
+    """Pod-per-step on one node: the anchor publishes its node, every other running step requires it."""
+    first = anchor(plan)
+    for template, step in zip(templates, plan.steps, strict=True):
+        if step.skipped or first is None:
+            continue
+        if step is first:
+            pin_anchor(template)
+        else:
+            pin_follower(template)
 
 
 def _step_template(step: PlanStep, cm_name: str, data: dict[str, str], plan: Plan) -> dict[str, Any]:

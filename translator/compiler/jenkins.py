@@ -56,6 +56,7 @@ from translator.compiler.pod import (
     node_affinity,
     shared_mounts,
     shared_volumes,
+    split_resources,
 )
 
 FILES_DIR = f"{WORKSPACE}/.translator"  # where writeFile puts the step scripts' extra files
@@ -124,6 +125,7 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
     volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}]
     volumes += shared_volumes(plan)
     containers = []
+    resources = split_resources(plan)
     for step in plan.steps:
         env = [env_entry(var) for var in step.env]
         env.append({"name": "TRANSLATOR_FILES", "value": FILES_DIR})
@@ -132,10 +134,10 @@ def pod_spec(plan: Plan) -> dict[str, Any]:
             "name": container_name(step), "image": step.image,
             "command": ["/bin/sh", "-c", "cat"], "tty": True,  # kept alive for the `sh` steps
             "env": env,
-            "resources": {"requests": dict(step.resources["requests"]), "limits": dict(step.resources["limits"])},
+            "resources": resources[step.id],  # requests split to the peak stage, as on Argo's one pod
             "volumeMounts": mounts,
         }
-        if step.privileged:
+        if step.privileged and not step.skipped:  # a skipped step's container never runs anything
             container["securityContext"] = {"privileged": True}
         containers.append(container)
     containers.append(agent_container())

@@ -40,6 +40,11 @@ DOCKER_CONFIG_DIR = f"{cache_paths.TRANSLATOR_DIR}/docker"
 GIT_CREDENTIALS_DIR = f"{cache_paths.TRANSLATOR_DIR}/git"
 
 LABEL_PREFIX = "devops.cubepaas.io"
+SEED_CONTAINER = "seed-cache"  # a pull request's init container that seeds its cache copies (compiler.pod)
+# Names a step id never takes: Argo's own containers in every pod (init, wait), the container
+# Argo reads outputs from (main), the Workflow's entrypoint template (pipeline), and the seeding
+# init container, which shares the one pod with the steps' containers.
+RESERVED_IDS = frozenset({"init", "wait", "main", "pipeline", SEED_CONTAINER})
 PULL_REQUEST = "pull_request"
 DEPLOY_STEPS = (StepType.APPLY_YAML, StepType.APPLY_APP, StepType.PUBLISH_CATALOG)
 
@@ -165,7 +170,7 @@ def build_plan(config: PipelineConfig, ctx: ExecutionContext, setting: PipelineS
     inserted = 0 if has_clone else 1  # findings name the user's file: its stages[0] is the plan's 1 then
 
     trust = decide_trust(ctx, setting)
-    used_ids: set[str] = set()
+    used_ids: set[str] = set(RESERVED_IDS)
     reused = {(stage, step): run for stage, step, run in ctx.reused}
     plan_stages = []
     for si, stage in enumerate(stages):

@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from translator.cache.placement import CacheMount, preferred_affinity, required_affinity
-from translator.compiler.plan import DOCKER_CONFIG_DIR, GIT_CREDENTIALS_DIR, EnvVar, Plan, PlanStep
+from translator.compiler.plan import (
+    DOCKER_CONFIG_DIR,
+    GIT_CREDENTIALS_DIR,
+    SEED_CONTAINER,
+    CompileError,
+    EnvVar,
+    Plan,
+    PlanStep,
+)
+from translator.compiler.requests import QuantityError, split_requests
 from translator.compiler.trust_scripts import SEED_CACHE
 
 SEED_DIR, COPY_DIR = "/translator/cache-seed", "/translator/cache-copy"
@@ -57,8 +66,8 @@ def cache_seed_container(plan: Plan, caches: list[CacheMount]) -> dict[str, Any]
         mounts += [{"name": cache.seed_volume_name, "mountPath": f"{SEED_DIR}/{key}", "readOnly": True},
                    {"name": cache.volume_name, "mountPath": f"{COPY_DIR}/{key}"}]
     return {
-        "name": "seed-cache", "image": plan.setting.images.git_clone,
-        "command": ["/bin/sh", "-c", SEED_CACHE, "seed-cache", *args],
+        "name": SEED_CONTAINER, "image": plan.setting.images.git_clone,
+        "command": ["/bin/sh", "-c", SEED_CACHE, SEED_CONTAINER, *args],
         "resources": {"requests": {"cpu": defaults.cpu_request, "memory": defaults.memory_request},
                       "limits": {"cpu": defaults.cpu_limit, "memory": defaults.memory_limit}},
         "volumeMounts": mounts,
@@ -84,11 +93,10 @@ def env_entry(var: EnvVar) -> dict[str, Any]:
 
 
 def node_affinity(plan: Plan) -> dict[str, Any] | None:
-    """The run's affinity, for both engines.
-
-    One place for every pod of the run: the workspace volume is ReadWriteOnce, and the first
-    pod (the clone) decides where it lives, so the whole run prefers the cache nodes (and,
-    during the bounded wait, requires one of the holders).
+    """The run's affinity, for both engines: the cache placement of the run's one pod (Argo's
+    containerSet, Jenkins' agent pod) or of the first pod of a pinned run, which the others
+    follow. It prefers the cache nodes (and, during the bounded wait, requires one of the
+    holders); a run without cached steps carries none.
     """
     if not plan.node_preferences and not plan.node_requirement:
         return None
@@ -98,3 +106,21 @@ def node_affinity(plan: Plan) -> dict[str, Any] | None:
     if plan.node_preferences:
         affinity["preferredDuringSchedulingIgnoredDuringExecution"] = preferred_affinity(plan.node_preferences)
     return {"nodeAffinity": affinity}
+
+
+def split_resources(plan: Plan) -> dict[str, dict[str, dict[str, str]]]:
+    """Each step's resources in a pod that holds every step at once (Argo's containerSet,
+    Jenkins' agent pod): requests split so the pod asks for the peak stage (compiler.requests),
+    limits as written; a skipped step's container never runs a command, so it requests nothing."""
+    stages = [[s for s in stage.steps if not s.skipped] for stage in plan.stages]
+    stages = [stage for stage in stages if stage]
+    try:
+        split = split_requests([[s.resources for s in stage] for stage in stages])
+    except QuantityError as exc:
+        raise CompileError(str(exc)) from None
+    out = {s.id: r for stage, resources in zip(stages, split, strict=True)
+           for s, r in zip(stage, resources, strict=True)}
+    for step in plan.steps:
+        if step.skipped:
+            out[step.id] = {"requests": {"cpu": "0", "memory": "0"}, "limits": dict(step.resources["limits"])}
+    return out

@@ -24,6 +24,7 @@ from kubernetes import client
 from translator.api.resources_types import PipelineExecution, PipelineSettingSpec, parse_setting, select_setting
 from translator.api.states import State
 from translator.compiler.context import ExecutionContext
+from translator.compiler.forms import step_log_key
 from translator.compiler.plan import Plan, PlanStep, build_plan, log_prefix
 from translator.controller import history
 from translator.engines.argo import ArgoEngine
@@ -207,7 +208,8 @@ class LogViewer:
     def _finished(self, ex: PipelineExecution, plan: Plan, sel: Selected, store: LogStore | None,
                   engine: object) -> Iterator[str]:
         prefix = log_prefix(plan.namespace, plan.pipeline, plan.run, sel.stage_index, sel.step_index)
-        key = sel.log_key or f"{prefix}/{LOG_FILE}"
+        argo = ex.status.engine_ref is not None and ex.status.engine_ref.engine == "argo"
+        key = sel.log_key or (step_log_key(plan, sel.step) if argo else f"{prefix}/{LOG_FILE}")
         archive_said = "no log store is configured"
         if store is not None:
             try:
@@ -278,7 +280,8 @@ class LogViewer:
             raise LogError(f"stage {sel.stage_name!r} step {sel.step_index + 1} has no pod yet")
         resp: Any
         try:
-            resp = self.kube.core.read_namespaced_pod_log(pod, ref.workflow_namespace, container="main",
+            container = seen.container if seen else "main"
+            resp = self.kube.core.read_namespaced_pod_log(pod, ref.workflow_namespace, container=container,
                                                           follow=follow, _preload_content=False)
         except client.ApiException as exc:
             raise LogError(f"the pod {pod} has no log ({exc.status}: {exc.reason})") from None

@@ -228,7 +228,7 @@ class ArgoEngine:
         namespace = execution.status.engine_ref.workflow_namespace if execution.status.engine_ref else ""
         try:
             text = self.kube.call(self.kube.core.read_namespaced_pod_log, obs.steps[target.id].pod_name,
-                                  namespace, container="main")
+                                  namespace, container=obs.steps[target.id].container)
         except client.ApiException as exc:
             raise EngineError("LogNotFound", f"the pod's log is gone ({exc.status})", retryable=False) from exc
         yield from str(text).splitlines(keepends=True)

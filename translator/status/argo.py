@@ -3,7 +3,10 @@
 Argo records a DAG task as a node named `<workflow>.<task>` (display name `<task>`): a `Pod`
 node, a `Retry` node whose children are the attempts (`<task>(0)`, `<task>(1)`…), or a
 `Skipped` node (phase Skipped, or Omitted when its dependencies failed). Large workflows keep
-the node map gzip+base64 in `status.compressedNodes`.
+the node map gzip+base64 in `status.compressedNodes`. A one-pod run (a containerSet as the
+entrypoint) is one `Pod` node named `<workflow>` and a `Container` node `<workflow>.<container>`
+per step, its `boundaryID` the pod's node (workflow/controller/container_set_template.go
+executeContainerSet); the containers are named by step id, so they are found the same way.
 
 The pod that ran a node is named by Argo's rule (argo-workflows workflow/util/pod_name.go
 GeneratePodName, the same in v3.6, v3.7, v4.0 and v4.1): with v2 pod names (the default,
@@ -59,6 +62,7 @@ class StepObservation:
     message: str = ""
     host_node: str = ""
     pod_name: str = ""
+    container: str = "main"  # the container of `pod_name` that ran the step
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,18 @@ def observe(workflow: dict[str, Any], tasks: list[str]) -> WorkflowObservation:
             steps[task] = node
     phase = status.get("phase") or ""
     version = (workflow.get("metadata", {}).get("annotations") or {}).get(POD_NAME_FORMAT, "v2")
-    steps = {task: _step(name, node, nodes, version) for task, node in steps.items()}
+    graph = container_graph(workflow)
+    shutdown = (workflow.get("spec") or {}).get("shutdown") or ""
+    containers = {n.get("displayName"): n for n in nodes.values() if n.get("type") == "Container"}
+    observed = {task: _container_step(name, node, nodes, version, graph, containers, shutdown=bool(shutdown))
+                if node.get("type") == "Container" else _step(name, node, nodes, version)
+                for task, node in steps.items()}
+    steps = {task: seen for task, seen in observed.items() if seen is not None}
     return WorkflowObservation(
         name=name, phase=phase, state=WORKFLOW_PHASES.get(phase, State.BUILDING),
         started=status.get("startedAt") or "", ended=status.get("finishedAt") or "",
         message=status.get("message") or "", steps=steps,
-        shutdown=(workflow.get("spec") or {}).get("shutdown") or "",
+        shutdown=shutdown,
     )
 
 
@@ -154,3 +164,37 @@ def _step(workflow_name: str, node: dict[str, Any], nodes: dict[str, Any], versi
         host_node=pod.get("hostNodeName") or "",
         pod_name=pod_name(workflow_name, pod, version) if pod.get("type") == "Pod" else "",
     )
+
+
+def container_graph(workflow: dict[str, Any]) -> dict[str, list[str]]:
+    """Each containerSet container's dependencies, by container name (empty: no containerSet)."""
+    return {c["name"]: list(c.get("dependencies") or [])
+            for t in (workflow.get("spec") or {}).get("templates") or [] if "containerSet" in t
+            for c in t["containerSet"].get("containers") or []}
+
+
+def _container_step(workflow_name: str, node: dict[str, Any], nodes: dict[str, Any], version: str,
+                    graph: dict[str, list[str]], seen: dict[str, Any], *, shutdown: bool) -> StepObservation | None:
+    """A step of a one-pod run. Argo writes each container's phase from the pod's container
+    statuses (workflow/controller/operator.go podReconciliation), and a container waiting for
+    its dependencies is Running to Argo (the emissary runs and waits:
+    cmd/argoexec/commands/emissary.go); to us the step has not started until every dependency
+    succeeded, and then it started when the last of them finished. A dependent of a failed
+    step ends Failed too (its emissary exits with the dependency's code); to us it never ran.
+    A step that has not started is None: not observed, as a DAG task Argo has not reached."""
+    pod = nodes.get(node.get("boundaryID") or "") or {}
+    deps = [seen.get(d) for d in graph.get(str(node.get("displayName")), [])]
+    pod_fields = {"host_node": pod.get("hostNodeName") or "", "container": str(node.get("displayName") or ""),
+                  "pod_name": pod_name(workflow_name, pod, version) if pod.get("type") == "Pod" else ""}
+    if any(d is None or d.get("phase") != "Succeeded" for d in deps):
+        return None
+    phase = node.get("phase") or "Pending"
+    started = max([d.get("finishedAt") or "" for d in deps if d] + [pod.get("startedAt") or ""])
+    message = node.get("message") or ""
+    if phase == "Pending" and not message:  # the pod's waiting reason (operator.go getPendingReason)
+        message = pod.get("message") or ""
+    if shutdown and phase in ("Failed", "Error"):
+        message = f"terminated by the run's shutdown ({message})" if message else "terminated by the run's shutdown"
+    return StepObservation(
+        state=NODE_PHASES.get(phase, State.BUILDING), phase=phase, started=started,
+        ended=node.get("finishedAt") or "", message=message, **pod_fields)

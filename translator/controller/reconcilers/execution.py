@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from translator.api.resources_types import Condition, PipelineExecution, PipelineExecutionStatus
 from translator.api.states import ConditionType, State
 from translator.compiler.plan import Plan
-from translator.controller import lifecycle, runs
+from translator.controller import lifecycle, nodeloss, runs
 from translator.controller.admission import submitted
 from translator.controller.context import Shared, layout
 from translator.controller.finish import FinishActions
@@ -37,6 +37,7 @@ class ExecutionReconciler:
         self.shared = shared
         self.finish = finish
         self._lock = threading.Lock()
+        self._nodes = nodeloss.NodeWatch(shared.kube)
         self._provision_started: dict[tuple[str, str], float] = {}  # monotonic: the engine refusing a run
         self._unreachable_since: dict[tuple[str, str], float] = {}  # monotonic: the engine not answering
         self.start_watch = StartWatch(shared.clock, shared.config.start_deadline_seconds)  # pods that cannot start
@@ -97,6 +98,7 @@ class ExecutionReconciler:
         if not shared.admission.try_admit(ns, name, setting.executor_quota):
             if ex.status.execution_state is not State.QUEUEING:
                 shared.write_status(obj, ex.status.model_copy(update={"execution_state": State.QUEUEING}))
+            # a freed slot wakes the first in line; a lost wake-up is found by the resync (controller/resync.py)
             return
         try:
             self._submit(obj, ex, pipeline, pspec, setting)
@@ -186,6 +188,12 @@ class ExecutionReconciler:
                     "was deleted or lost while the execution was Building") if ref else "no engine run recorded"
         status = derive(layout(plan), obs, ex.status, now=now, stopped_by=stop_by, lost_reason=lost,
                         gave_up=gave_up, start_deadline=int(self.start_watch.limit))
+        node, why = self._nodes.check(obs) if engine_name == "argo" and not stop_by else ("", "")
+        if node:  # the node the run is on is gone: fail now, not at the deadline
+            engine.stop(ex, plan, why)
+            status = nodeloss.failed(status, node, why, now=now)
+        elif engine_name == "argo" and nodeloss.watched(obs):
+            shared.queue.add_after(("execution", *key), nodeloss.CHECK_SECONDS)
         if status.execution_state.finished:
             self.start_watch.forget(key)
         elif recheck is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -109,10 +111,17 @@ def test_a_running_step_is_read_live_from_its_pod(system: System) -> None:
     system.apply_pipeline("web")
     runs.create_run(system.kube, "team", "web")
     wait_for(lambda: system.execution("web-1")["status"]["stages"][1]["steps"][0]["state"] == "Building")
+
+    def later() -> None:  # the step prints more, then ends: --follow streams until its container exits
+        time.sleep(1.0)
+        system.sim.write_log("team", "web-1", "build-1", "a line printed while followed\n")
+        system.sim.paused.discard("build-1")
+
+    threading.Thread(target=later, daemon=True).start()
     code, out, _ = _logs(system, "web-1", "--stage", "Build", "--step", "1", "--follow")
     assert code == 0
     assert out.splitlines()[0] == "==> stage 1 'Build', step 1 'Run script (alpine)' [build-1]: Building <=="
-    assert "step build-1 of web-1" in out
+    assert "step build-1 of web-1" in out and "a line printed while followed" in out
 
 
 def test_bad_selections_and_unknown_executions(system: System) -> None:

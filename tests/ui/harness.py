@@ -87,7 +87,8 @@ class UiWorld:
     """The double (auth on), controller, simulator and UI, with the three users."""
 
     def __init__(self, double: KubeDouble, *, hosts: tuple[str, ...] = ("127.0.0.1",),
-                 argo_url: str = "https://argo.example.com", **sim: Any) -> None:
+                 argo_url: str = "https://argo.example.com",
+                 jenkins_url: str = "https://jenkins-{namespace}.example.com", **sim: Any) -> None:
         self.double = double
         self.auth: Auth = double.enable_auth()
         self.system = System(double, **sim)
@@ -102,7 +103,8 @@ class UiWorld:
                     "metadata": {"name": f"{user}-{role}"},
                     "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
                     "subjects": [{"apiGroup": RBAC, "kind": "User", "name": user}]})
-        self.config = UiConfig(secret=SECRET, namespaces=("team", "other"), argo_url=argo_url, idle_seconds=600)
+        self.config = UiConfig(secret=SECRET, namespaces=("team", "other"), argo_url=argo_url,
+                               jenkins_url=jenkins_url, idle_seconds=600)
         self.app = build(self.config, client.Configuration(host=double.url))
         self.server = UiServer(self.app, hosts)
 

@@ -252,8 +252,6 @@ def test_a_jenkins_run_shows_the_same_grid_and_links_to_its_build(world: UiWorld
                                                                   alice: tuple[requests.Session, str]) -> None:
     s, _ = alice
     world.system.stop_controller()  # the status below is what a Jenkins run leaves; nobody else writes it
-    world.system.kube.patch("pipelinesettings", "team", "default",
-                            {"spec": {"jenkins": {"url": "https://jenkins.example.com"}}})
     world.system.kube.create("pipelineexecutions", "team", {
         "apiVersion": "devops.cubepaas.io/v1alpha1", "kind": "PipelineExecution", "metadata": {"name": "web-5"},
         "spec": {"pipelineName": "web", "run": 5, "branch": "main",
@@ -269,5 +267,10 @@ def test_a_jenkins_run_shows_the_same_grid_and_links_to_its_build(world: UiWorld
     world.system.kube.replace_status("pipelineexecutions", "team", "web-5", obj)
     page = wait_for(lambda: (p := s.get(world.url + "/ns/team/runs/web-5")).status_code == 200 and p.text, 10,
                     "the run page")
-    assert 'href="https://jenkins.example.com/job/team-web-5/12/"' in page
+    # the setting names no Jenkins: the controller deployed one (jenkins.team.svc), reached as --jenkins-url says
+    assert 'href="https://jenkins-team.example.com/job/team-web-5/12/"' in page
     assert 'data-step="1-2" data-state="Failed"' in page and "Jenkins job team-web-5 #12" in page
+    world.system.kube.patch("pipelinesettings", "team", "default",
+                            {"spec": {"jenkins": {"url": "https://jenkins.example.com/ci/"}}})
+    wait_for(lambda: 'href="https://jenkins.example.com/ci/job/team-web-5/12/"' in s.get(
+        world.url + "/ns/team/runs/web-5").text, 10, "the external Jenkins's own address")

@@ -71,6 +71,14 @@ def test_engine_links_come_from_the_argo_url_and_the_jenkins_setting() -> None:
     setting = {"spec": {"jenkins": {"url": "https://jenkins.example.com"}}}
     assert views.engine_link(jenkins, setting, "") == ("jenkins", "Jenkins job team-web-1 #4",
                                                        "https://jenkins.example.com/job/team-web-1/4/")
+    deployed = "https://ci.example.com/jenkins/{namespace}/"  # --jenkins-url: the Jenkins the controller deploys
+    assert views.engine_link(jenkins, None, "", deployed)[2] == "https://ci.example.com/jenkins/team/job/team-web-1/4/"
+    assert views.engine_link(jenkins, {"spec": {"jenkins": {}}}, "", "http://127.0.0.1:8080")[2] == \
+        "http://127.0.0.1:8080/job/team-web-1/4/"  # one namespace through `kubectl port-forward svc/jenkins`
+    assert views.engine_link(jenkins, setting, "", deployed)[2].startswith("https://jenkins.example.com/")
+    assert views.engine_link(jenkins, None, "")[2] == ""  # neither: the label, no link
+    queued = _ex("web-1", "Building", engineRef={"engine": "jenkins", "jenkinsJob": "team-web-1"})
+    assert views.engine_link(queued, None, "", deployed) == ("jenkins", "Jenkins job team-web-1", "")  # no build yet
 
 
 def test_history_is_newest_first_filtered_and_paged() -> None:

@@ -45,6 +45,7 @@ class UiConfig:
     secret: bytes  # signs CSRF tokens; replicas behind one Service share it
     namespaces: tuple[str, ...] = ()  # offered to users who may not list namespaces
     argo_url: str = ""  # the Argo Server UI's base URL, for links to Workflows
+    jenkins_url: str = ""  # the deployed Jenkins as users reach it (`{namespace}` replaced), for build links
     secure_cookies: bool = False  # also set by a request that came over https
     idle_seconds: float = 900.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))

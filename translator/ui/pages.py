@@ -232,7 +232,7 @@ def _run_context(ui: Any, session: Session, ns: str, name: str) -> dict[str, Any
         return None
     pipeline_obj = watch.get("pipelines", (ex.get("spec") or {}).get("pipelineName", ""))
     view = views.run_view(ex, watch.items("pipelineexecutions"), setting_for(watch, pipeline_obj),
-                          ui.config.argo_url, ui.now())
+                          ui.config.argo_url, ui.now(), ui.config.jenkins_url)
     return {"run": view, "may_create": session.may("create", "pipelineexecutions", ns),
             "may_stop": session.may("patch", "pipelineexecutions", ns)}
 

@@ -159,7 +159,18 @@ def notices(ex: dict[str, Any], executions: list[dict[str, Any]]) -> tuple[Notic
 # ---------------------------------------------------------------------------- the run page
 
 
-def engine_link(ex: dict[str, Any], setting: dict[str, Any] | None, argo_url: str) -> tuple[str, str, str]:
+def jenkins_base(namespace: str, setting: dict[str, Any] | None, jenkins_url: str) -> str:
+    """Where users reach the run's Jenkins: the setting's external `jenkins.url`, else (the Jenkins the
+    controller deploys in the namespace, `jenkins.<namespace>.svc`, not reachable from a browser) the UI's
+    `--jenkins-url`, its `{namespace}` replaced by the run's namespace; "" when neither says."""
+    configured = str((((setting or {}).get("spec") or {}).get("jenkins") or {}).get("url") or "")
+    if configured:
+        return configured.rstrip("/")
+    return jenkins_url.replace("{namespace}", quote(namespace, safe="")).rstrip("/")
+
+
+def engine_link(ex: dict[str, Any], setting: dict[str, Any] | None, argo_url: str,
+                jenkins_url: str = "") -> tuple[str, str, str]:
     """(engine, label, url or "") of the engine's object: the Argo UI's Workflow, or the Jenkins build."""
     ref = _status(ex).get("engineRef") or {}
     engine = str(ref.get("engine") or "")
@@ -169,8 +180,8 @@ def engine_link(ex: dict[str, Any], setting: dict[str, Any] | None, argo_url: st
         return engine, f"Workflow {ns}/{name}", url
     if engine == "jenkins" and ref.get("jenkinsJob"):
         job, build = str(ref["jenkinsJob"]), int(ref.get("jenkinsBuild") or 0)
-        base = str((((setting or {}).get("spec") or {}).get("jenkins") or {}).get("url") or "")
-        url = f"{base.rstrip('/')}/job/{quote(job)}/{build}/" if base and build else ""
+        base = jenkins_base(str(ex["metadata"].get("namespace") or ""), setting, jenkins_url)
+        url = f"{base}/job/{quote(job)}/{build}/" if base and build else ""
         return engine, f"Jenkins job {job} #{build}" if build else f"Jenkins job {job}", url
     return engine, "", ""
 
@@ -199,10 +210,10 @@ class RunView:
 
 
 def run_view(ex: dict[str, Any], executions: list[dict[str, Any]], setting: dict[str, Any] | None,
-             argo_url: str, now: datetime) -> RunView:
+             argo_url: str, now: datetime, jenkins_url: str = "") -> RunView:
     spec, status = _spec(ex), _status(ex)
     state = state_of(ex)
-    engine, label, url = engine_link(ex, setting, argo_url)
+    engine, label, url = engine_link(ex, setting, argo_url, jenkins_url)
     who = str(spec.get("triggeredBy") or "user")
     if spec.get("triggerUserName"):
         who += f" ({spec['triggerUserName']})"

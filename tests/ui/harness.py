@@ -58,7 +58,10 @@ class UiServer:
         self.sockets = []
         port = 0
         for host in hosts:  # one port on every address (a browser opens at most six streams per host)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # proto IPPROTO_TCP, as getaddrinfo gives `translator ui`'s own socket: asyncio sets TCP_NODELAY
+            # only on such sockets' connections (base_events._set_nodelay); without it every keep-alive
+            # response waits ~40 ms for the client's delayed ACK (Nagle)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             port = sock.getsockname()[1]

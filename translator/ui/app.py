@@ -166,6 +166,8 @@ def build(config: UiConfig, base: client.Configuration, *,
                             autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     templates.filters["short"] = lambda sha: str(sha)[:7]
     templates.globals["version"] = _version()  # static URLs change with the package: cached for a day
+    for name in templates.list_templates():  # compiled now, not on the first request that shows each page
+        templates.get_template(name)
     ui = Ui(config, Sessions(base, idle_seconds=config.idle_seconds, make_client=make_client), templates)
 
     @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ import asyncio
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from translator.controller import slim as slimming
 from translator.controller.informer import Informer
 from translator.kubeclient import GROUP, VERSION, Kube
+from translator.ui.index import RunIndex
 
 Fragment = tuple[str, str]  # (event name, html)
 Wants = Callable[[str, dict[str, Any]], bool]  # (plural, object) -> does this subscription care
@@ -78,16 +80,39 @@ class NamespaceWatch:
     """The informers of one namespace for one session: of the resources the user may list and watch."""
 
     PLURALS = ("pipelines", "pipelineexecutions", "pipelinesettings")
+    # what the pages' buttons ask (Run/Rerun, Stop, Save): asked with the watches' own reviews, at once,
+    # so the namespace's first page finds the answers in the session's memory
+    BUTTONS = (("create", "pipelineexecutions"), ("patch", "pipelineexecutions"), ("update", "pipelines"))
 
     def __init__(self, kube: Kube, namespace: str, on_change: Callable[[str, dict[str, Any]], None],
                  may: May) -> None:
         self.namespace = namespace
         self.informers: dict[str, Informer] = {}
+        self.runs = RunIndex()  # the executions' summaries by pipeline, newest first (index.py)
+        reviews = [(verb, plural) for plural in self.PLURALS for verb in ("list", "watch")] + list(self.BUTTONS)
+        with ThreadPoolExecutor(max_workers=len(reviews), thread_name_prefix="review") as pool:
+            answers = dict(zip(reviews, pool.map(lambda r: may(r[0], r[1], namespace), reviews), strict=True))
         for plural in self.PLURALS:
-            if may("list", plural, namespace) and may("watch", plural, namespace):
+            if answers[("list", plural)] and answers[("watch", plural)]:
+                relay = _relay(plural, on_change)
                 self.informers[plural] = Informer(kube, plural=plural, group=GROUP, version=VERSION,
-                                                 namespaces=[namespace], handler=_relay(plural, on_change),
-                                                 watch_timeout=120, slim=_keep(plural), page_size=LIST_PAGE)
+                                                 namespaces=[namespace], watch_timeout=120, slim=_keep(plural),
+                                                 page_size=LIST_PAGE,
+                                                 handler=self._indexed(relay) if plural == "pipelineexecutions"
+                                                 else relay)
+
+    def _indexed(self, relay: Callable[[str, dict[str, Any]], None]) -> Callable[[str, dict[str, Any]], None]:
+        """The executions' handler: the index follows the cache (the informer updated it first), then pages hear."""
+        def handle(kind: str, obj: dict[str, Any]) -> None:
+            name = obj["metadata"].get("name", "")
+            cached = self.get("pipelineexecutions", name)  # the cache's own summary: shared, not copied
+            if kind == "DELETED" or cached is None:
+                self.runs.remove(name)
+            else:
+                self.runs.put(cached)
+            relay(kind, obj)
+
+        return handle
 
     def start(self) -> NamespaceWatch:
         for informer in self.informers.values():
@@ -227,8 +252,10 @@ async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragm
         watches.open_run(*run)
     sub = watches.subscribe(wants)
     sent: dict[str, str] = {}
+    loop = asyncio.get_running_loop()
     try:
         while True:
+            rendered = loop.time()
             # rendering may ask the API server (an access review, a run's first read): off the event loop
             for name, html in await run_in_threadpool(render):
                 if sent.get(name) != html:
@@ -239,8 +266,10 @@ async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragm
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
+            # a change after a quiet spell is rendered at once; a burst is coalesced: at most one
+            # render every `min_gap`, the events that came meanwhile all in the next one
+            await asyncio.sleep(max(0.0, min_gap - (loop.time() - rendered)))
             sub.event.clear()
-            await asyncio.sleep(min_gap)  # coalesce a burst of watch events into one render
     finally:
         watches.unsubscribe(sub)
         if run is not None:

@@ -8,6 +8,7 @@ A page the user may not read shows what Kubernetes said, not an empty success.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from translator.ui import auth, views
 from translator.ui.auth import LoginRefused, Session
+from translator.ui.index import WAITING
 from translator.ui.live import Fragment, NamespaceWatch, Watches, stream
 
 NAMESPACES_TTL = 30.0
@@ -126,7 +128,7 @@ def _pipelines_context(ui: Any, session: Session) -> dict[str, Any]:
     groups = []
     for ns in readable_namespaces(ui, session):
         watch = namespace_watch(session, ns)
-        rows = views.pipeline_rows(ns, watch.items("pipelines"), watch.items("pipelineexecutions"), ui.now())
+        rows = views.pipeline_rows(ns, watch.items("pipelines"), partial(watch.get, "pipelineexecutions"), ui.now())
         groups.append((ns, rows, watch.readable("pipelineexecutions")))
     return {"groups": groups}
 
@@ -167,7 +169,7 @@ def _filters(request: Request) -> dict[str, Any]:
 
 def _history_context(ui: Any, session: Session, ns: str, name: str, filters: dict[str, Any]) -> dict[str, Any]:
     watch = namespace_watch(session, ns)
-    page = views.history(watch.items("pipelineexecutions"), name, ui.now(), **filters)
+    page = views.history_page(watch.runs.page(name, **filters), ui.now())
     query = {k: v for k, v in filters.items() if v and k != "page"}
     return {"ns": ns, "name": name, "history": page, "filters": filters, "query": urlencode(query),
             "readable": watch.readable("pipelineexecutions")}
@@ -231,7 +233,7 @@ def _run_context(ui: Any, session: Session, ns: str, name: str) -> dict[str, Any
     if ex is None:
         return None
     pipeline_obj = watch.get("pipelines", (ex.get("spec") or {}).get("pipelineName", ""))
-    view = views.run_view(ex, watch.items("pipelineexecutions"), setting_for(watch, pipeline_obj),
+    view = views.run_view(ex, lambda: watch.runs.queue(name), setting_for(watch, pipeline_obj),
                           ui.config.argo_url, ui.now(), ui.config.jenkins_url)
     return {"run": view, "may_create": session.may("create", "pipelineexecutions", ns),
             "may_stop": session.may("patch", "pipelineexecutions", ns)}
@@ -262,7 +264,7 @@ async def live_run(request: Request) -> Response:
         if obj["metadata"].get("name") == name:
             return True
         mine = watch.get("pipelineexecutions", name)  # a queued run's position moves with the others
-        return mine is not None and views.state_of(mine) in views.WAITING
+        return mine is not None and views.state_of(mine) in WAITING
 
     return StreamingResponse(stream(watches_of(session), wants, render, run=(ns, name)),
                              media_type="text/event-stream", headers=SSE_HEADERS)

@@ -22,8 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from translator.controller import slim as slimming
 from translator.controller.informer import Informer
 from translator.kubeclient import GROUP, VERSION, Kube
@@ -47,6 +45,7 @@ class Subscription:
             pass
 
 
+RENDER_THREADS = 4  # per session: renders are short and hold the GIL; more threads only queue for it
 LIST_PAGE = 500  # objects per list request: a namespace of 10,000 runs is read in bounded pieces
 SUMMARY = "_summary"  # marks a cached execution summary (never sent anywhere)
 SUMMARY_SPEC = ("pipelineName", "run", "branch", "commit", "event", "triggeredBy", "triggerUserName", "rerunOf")
@@ -161,6 +160,10 @@ class Watches:
         self._open: dict[tuple[str, str], int] = {}  # runs with an open live page: kept whole
         self._runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # the live pages' renders: a few threads of the session's own (a render that waits on the API server
+        # holds up only this user's pages), not the server's shared pool, where a hundred pages changing at
+        # once queued behind each other and fought for the GIL in forty threads
+        self.renders = ThreadPoolExecutor(max_workers=RENDER_THREADS, thread_name_prefix="render")
 
     def namespace(self, namespace: str, *, timeout: float = 30.0) -> NamespaceWatch:
         """The namespace's watch, started on first use; waits until its first lists are in."""
@@ -234,6 +237,7 @@ class Watches:
             watches, self._namespaces = list(self._namespaces.values()), {}
             self._subs.clear()
             self._runs.clear()
+        self.renders.shutdown(wait=False, cancel_futures=True)
         for w in watches:
             w.stop()
 
@@ -257,7 +261,11 @@ async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragm
         while True:
             rendered = loop.time()
             # rendering may ask the API server (an access review, a run's first read): off the event loop
-            for name, html in await run_in_threadpool(render):
+            try:
+                fragments = await loop.run_in_executor(watches.renders, render)
+            except RuntimeError:  # the session ended (its render threads with it): so does the stream
+                return
+            for name, html in fragments:
                 if sent.get(name) != html:
                     sent[name] = html
                     yield sse_event(name, html)

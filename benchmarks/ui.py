@@ -2,9 +2,10 @@
 process, the API double (authentication and RBAC on) holding the objects; prints:
 
 - first render of a run page with 200 steps, and of a pipeline's page with 10,000 runs (paged):
-  the browser's first contentful paint after navigation, on the first visit of the page (the
-  session's watches were started by the pipelines list at login: 4 s for the 10,000 runs, listed
-  in pages of 500) and then (median of 5);
+  the browser's first contentful paint after navigation in a new tab, on the first visit of a page
+  (median of three: three run pages; page 1, page 1 filtered by state, by branch) — the session's
+  watches were started by the pipelines list at login (4 s for the 10,000 runs, listed in pages of
+  500) — and again (median of 5 visits of one page);
 - status-to-screen latency with 100 run pages open when their 100 runs change at once: from the
   write of each execution's status in the API server to the browser showing it;
 - the UI server's RSS with those 100 run pages open (each holds an event stream).
@@ -38,6 +39,7 @@ TOKEN = "bench-token"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
+FIRST_VISITS = 3  # run pages of 200 steps, each visited first once
 HOSTS = 17  # a browser keeps at most six HTTP/1.1 connections per host: 17 loopback addresses carry 100 streams
 
 # Installed before any page script: counts open event streams, and stamps when the run's state changes.
@@ -155,7 +157,8 @@ def setup(kube: Any, args: argparse.Namespace) -> list[str]:
         store.create(pipelines, ns, {"apiVersion": f"{G}/{V}", "kind": "Pipeline", "metadata": {"name": name},
                                      "spec": {"repositoryUrl": f"https://git.example.com/{name}.git",
                                               "config": config}})
-    execution("bench", "big", 1, "Building", big, args.steps // 10, 10)
+    for run in range(1, FIRST_VISITS + 1):
+        execution("bench", "big", run, "Building", big, args.steps // 10, 10)
     for run in range(1, args.runs + 1):
         execution("history", "many", run, "Success" if run % 7 else "Failed", small, 2, 2)
     names = []
@@ -193,7 +196,7 @@ def main() -> None:
     with KubeDouble(history_size=50000) as kube:
         t0 = time.perf_counter()
         live = setup(kube, args)
-        print(f"setup: {args.runs} + {args.pages} + 1 executions in {time.perf_counter() - t0:.1f} s")
+        print(f"setup: {args.runs} + {args.pages} + {FIRST_VISITS} executions in {time.perf_counter() - t0:.1f} s")
         port = free_port()
         missed: list[str] = []
         ui = subprocess.Popen([sys.executable, __file__, "--serve", kube.url, str(port), str(HOSTS)], cwd=ROOT,
@@ -254,15 +257,23 @@ def report(context: Any, base: str, port: int, live: list[str], pid: int, kube: 
     """Measures and prints every figure against its target; returns the targets missed."""
     targets = Targets()
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
-    cold_run = first_paint(context, base + "/ns/bench/runs/big-1")
-    warm_run = statistics.median(first_paint(context, base + "/ns/bench/runs/big-1") for _ in range(5))
-    cold_history = first_paint(context, base + "/ns/history/pipelines/many")
-    warm_history = statistics.median(first_paint(context, base + "/ns/history/pipelines/many") for _ in range(5))
-    targets.check("first render, run page with 200 steps, first visit", cold_run, 300, "ms")
-    targets.check("first render, run page with 200 steps, median of 5 visits", warm_run, 300, "ms")
-    targets.check(f"first render, pipeline with {runs:,} runs (page 1, 25 a page), first visit", cold_history,
-                  300, "ms")
-    targets.check(f"first render, pipeline with {runs:,} runs (page 1, 25 a page), median of 5 visits",
+    # first visits: of three run pages (200 steps each), and of three views of the 10,000-run pipeline
+    # (page 1, page 1 of its failed runs, page 1 of branch main); one sample is at the mercy of the
+    # machine's other work, so the median of the three is checked (each is printed)
+    run_urls = [f"/ns/bench/runs/big-{i}" for i in range(1, FIRST_VISITS + 1)]
+    history_urls = ["/ns/history/pipelines/many", "/ns/history/pipelines/many?state=Failed",
+                    "/ns/history/pipelines/many?branch=main"]
+    cold_runs = [first_paint(context, base + url) for url in run_urls]
+    warm_run = statistics.median(first_paint(context, base + run_urls[0]) for _ in range(5))
+    cold_histories = [first_paint(context, base + url) for url in history_urls]
+    warm_history = statistics.median(first_paint(context, base + history_urls[0]) for _ in range(5))
+    cold_run, cold_history = statistics.median(cold_runs), statistics.median(cold_histories)
+    targets.check("first render, run page with 200 steps, first visit (median of 3 pages)", cold_run, 300, "ms",
+                  f" ({', '.join(f'{v:.0f}' for v in cold_runs)})")
+    targets.check("first render, run page with 200 steps, again (median of 5 visits)", warm_run, 300, "ms")
+    targets.check(f"first render, pipeline with {runs:,} runs (25 a page), first visit (median of 3 views)",
+                  cold_history, 300, "ms", f" ({', '.join(f'{v:.0f}' for v in cold_histories)})")
+    targets.check(f"first render, pipeline with {runs:,} runs (page 1), again (median of 5 visits)",
                   warm_history, 300, "ms")
 
     pages = []

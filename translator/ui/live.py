@@ -15,6 +15,7 @@ lines; a comment every 15 s keeps proxies from closing an idle stream.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -242,32 +243,40 @@ class Watches:
             w.stop()
 
 
+def digest(html: str) -> str:
+    """What a page says it shows already (`?seen=`): a live stream sends a fragment only when it differs."""
+    return hashlib.blake2b(html.encode(), digest_size=16).hexdigest()
+
+
 def sse_event(name: str, html: str) -> str:
     lines = html.splitlines() or [""]
     return f"event: {name}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
 async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragment]], *,
-                 keepalive: float = 15.0, min_gap: float = 0.05,
-                 run: tuple[str, str] | None = None) -> AsyncIterator[str]:
+                 keepalive: float = 15.0, min_gap: float = 0.05, run: tuple[str, str] | None = None,
+                 seen: dict[str, str] | None = None, current: Callable[[], bool] | None = None) -> AsyncIterator[str]:
     """The SSE body of one live page: its fragments now, then again whenever they change. With `run`,
-    that execution is kept whole while the page is open."""
+    that execution is kept whole while the page is open. `seen`: the digests of the fragments the page
+    was rendered with (not sent again); `current()` True: nothing changed since, no first render at all."""
     if run is not None:
         watches.open_run(*run)
     sub = watches.subscribe(wants)
-    sent: dict[str, str] = {}
+    sent: dict[str, str] = dict(seen or {})  # fragment -> digest of what the page shows
     loop = asyncio.get_running_loop()
+    skip = current is not None and current()
     try:
         while True:
             rendered = loop.time()
-            # rendering may ask the API server (an access review, a run's first read): off the event loop
             try:
-                fragments = await loop.run_in_executor(watches.renders, render)
+                # rendering may ask the API server (an access review, a run's first read): off the event loop
+                fragments = [] if skip else await loop.run_in_executor(watches.renders, render)
             except RuntimeError:  # the session ended (its render threads with it): so does the stream
                 return
+            skip = False
             for name, html in fragments:
-                if sent.get(name) != html:
-                    sent[name] = html
+                if sent.get(name) != (fingerprint := digest(html)):
+                    sent[name] = fingerprint
                     yield sse_event(name, html)
             try:
                 await asyncio.wait_for(sub.event.wait(), keepalive)

@@ -74,6 +74,9 @@ class JenkinsState:
     execution_seconds: float = 0.02  # the build exists, its flow execution not yet (wfapi NOT_EXECUTED)
     left_item_seconds: float = 300.0  # core Queue.leftItems: expireAfterWrite 5 minutes
     stage_seconds: float = 0.05
+    held: set[str] = field(default_factory=set)  # stages (by name) that, once reached, run until released
+    released: dict[str, float] = field(default_factory=dict)  # stage -> when release() let it end
+    printed: dict[tuple[str, str], str] = field(default_factory=dict)  # (job, stage) -> printed while it runs
     outcome: Any = None  # (job, stage) -> "SUCCESS" | "FAILED"
     run_scripts: Callable[[str, str], bool] | None = None  # (job, stage) -> run its `sh` for real
     log_text: Any = None  # (job, stage) -> the text the stage printed
@@ -88,6 +91,24 @@ class JenkinsState:
     slow_seconds: float = 0.0  # every answer waits this long (a Jenkins under load)
     lock: threading.Lock = field(default_factory=threading.Lock)
     next_queue: int = 100
+
+    # ------------------------------------------------------------------ tests drive a running stage
+
+    def hold(self, stage: str) -> None:
+        """The stage, once its build reaches it, keeps running (IN_PROGRESS) until release()."""
+        with self.lock:
+            self.held.add(stage)
+
+    def release(self, stage: str) -> None:
+        """A held stage ends now (or stage_seconds after it began, if that is later)."""
+        with self.lock:
+            self.held.discard(stage)
+            self.released[stage] = time.time()
+
+    def print(self, job: str, stage: str, text: str) -> None:
+        """What a running stage's `sh` writes: in its node's log at once, before the stage ends."""
+        with self.lock:
+            self.printed[(job, stage)] = self.printed.get((job, stage), "") + text
 
     # ------------------------------------------------------------------ the queue
 
@@ -136,7 +157,9 @@ class JenkinsState:
         if stage.name in build.results:
             return build.results[stage.name]
         assert build.job is not None
-        log = (self.log_text or (lambda _j, s: f"+ run {s}\n<{s}> done & ok\n"))(job, stage.name)
+        # what it printed while running, then the rest (workflow-api FileLogStorage: one growing log per node)
+        log = self.printed.get((job, stage.name), "") + \
+            (self.log_text or (lambda _j, s: f"+ run {s}\n<{s}> done & ok\n"))(job, stage.name)
         error = script_model.filesystem_error(build.job, stage, job_name=job)
         if stage.skipped:
             result = ("NOT_EXECUTED", "", "")
@@ -169,14 +192,19 @@ class JenkinsState:
             if now < at:
                 status = "IN_PROGRESS"
                 break
-            if now < at + self.stage_seconds:
+            end = at + self.stage_seconds
+            if leaf.name in self.held:
+                end = float("inf")
+            elif self.released.get(leaf.name, 0.0) > at:  # held, then released while it ran
+                end = max(end, self.released[leaf.name])
+            if now < end:
                 state = "ABORTED" if build.aborted_at is not None else "IN_PROGRESS"
                 spans[leaf.name] = (at, now, state, "")
                 status = state
                 break
             result, error, _log = self._result(job, build, leaf)
-            spans[leaf.name] = (at, at + self.stage_seconds, result, error)
-            at += self.stage_seconds
+            spans[leaf.name] = (at, end, result, error)
+            at = end
             if result == "FAILED":
                 status = "FAILED"  # a scripted pipeline does not reach the rest
                 break
@@ -218,7 +246,9 @@ class JenkinsState:
             if not stage.leaf:
                 return "", False  # the outer stage's node is its `parallel` step: it prints nothing
             running = view[stage.name]["status"] == "IN_PROGRESS"
-            text = "" if running else self._result(job, build, stage)[2]
+            # workflow-support LogStorageAction.getLogText: stepLog(node, !node.isActive()), the log so far
+            # while the node runs (progressiveText answers X-More-Data), the whole of it once it ended
+            text = self.printed.get((job, stage.name), "") if running else self._result(job, build, stage)[2]
             if build.job and (build.job.timestamps or self.all_pipelines_timestamps):
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(build.created)) + ".000Z"
                 # timestamper GlobalDecorator: every line prefixed in the stored log

@@ -243,3 +243,45 @@ def test_a_script_that_does_not_compile_fails_the_build(jenkins: JenkinsDouble) 
     time.sleep(0.05)
     _req(jenkins, "GET", "/job/team-web-1/api/json")
     assert json.loads(_req(jenkins, "GET", "/job/team-web-1/1/wfapi/describe").data)["status"] == "FAILED"
+
+
+def test_a_running_nodes_progressive_text_is_its_log_so_far_with_more_data(jenkins: JenkinsDouble) -> None:
+    """workflow-support LogStorageAction.getLogText: stepLog(node, !node.isActive()); the text grows while the
+    step runs (X-More-Data: true) and is whole, without X-More-Data, once it ended."""
+    state = jenkins.state
+    state.queue_seconds = state.start_gap_seconds = state.execution_seconds = 0.0
+    state.stage_seconds = 0.01
+    state.hold("build")
+    _create(jenkins)
+    _req(jenkins, "POST", "/job/team-web-1/build?delay=0sec")
+
+    def build_stage() -> dict[str, Any] | None:
+        _req(jenkins, "GET", "/job/team-web-1/api/json")  # builds are made as requests come
+        stages = json.loads(_req(jenkins, "GET", "/job/team-web-1/1/wfapi/describe").data).get("stages") or []
+        return next((s for s in stages if s["name"] == "build"), None)
+
+    deadline = time.monotonic() + 5
+    while (stage := build_stage()) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert stage is not None and stage["status"] == "IN_PROGRESS"
+    node = json.loads(_req(jenkins, "GET", f"/job/team-web-1/1/execution/node/{stage['id']}/wfapi/describe")
+                      .data)["stageFlowNodes"][0]["id"]
+    path = f"/job/team-web-1/1/execution/node/{node}/log/logText/progressiveText"
+    first = _req(jenkins, "GET", path + "?start=0")
+    assert first.data == b"" and first.headers["X-More-Data"] == "true"
+    state.print("team-web-1", "build", "compiling one\n")
+    time.sleep(0.05)
+    assert build_stage()["status"] == "IN_PROGRESS"  # type: ignore[index]  # held: still running
+    second = _req(jenkins, "GET", path + "?start=0")
+    assert second.data == b"compiling one\n" and second.headers["X-More-Data"] == "true"
+    state.print("team-web-1", "build", "compiling two\n")
+    state.release("build")
+    deadline = time.monotonic() + 5
+    while build_stage()["status"] == "IN_PROGRESS" and time.monotonic() < deadline:  # type: ignore[index]
+        time.sleep(0.02)
+    assert build_stage()["status"] == "SUCCESS"  # type: ignore[index]
+    whole = _req(jenkins, "GET", path + "?start=0")
+    assert whole.data.decode().startswith("compiling one\ncompiling two\n+ run build\n")
+    assert "X-More-Data" not in whole.headers
+    tail = _req(jenkins, "GET", path + f"?start={len(second.data)}")  # from an offset: only what came after
+    assert tail.data.startswith(b"compiling two\n")

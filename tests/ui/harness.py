@@ -58,7 +58,10 @@ class UiServer:
         self.sockets = []
         port = 0
         for host in hosts:  # one port on every address (a browser opens at most six streams per host)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # proto IPPROTO_TCP, as getaddrinfo gives `translator ui`'s own socket: asyncio sets TCP_NODELAY
+            # only on such sockets' connections (base_events._set_nodelay); without it every keep-alive
+            # response waits ~40 ms for the client's delayed ACK (Nagle)
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
             port = sock.getsockname()[1]
@@ -87,7 +90,8 @@ class UiWorld:
     """The double (auth on), controller, simulator and UI, with the three users."""
 
     def __init__(self, double: KubeDouble, *, hosts: tuple[str, ...] = ("127.0.0.1",),
-                 argo_url: str = "https://argo.example.com", **sim: Any) -> None:
+                 argo_url: str = "https://argo.example.com",
+                 jenkins_url: str = "https://jenkins-{namespace}.example.com", **sim: Any) -> None:
         self.double = double
         self.auth: Auth = double.enable_auth()
         self.system = System(double, **sim)
@@ -102,7 +106,8 @@ class UiWorld:
                     "metadata": {"name": f"{user}-{role}"},
                     "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
                     "subjects": [{"apiGroup": RBAC, "kind": "User", "name": user}]})
-        self.config = UiConfig(secret=SECRET, namespaces=("team", "other"), argo_url=argo_url, idle_seconds=600)
+        self.config = UiConfig(secret=SECRET, namespaces=("team", "other"), argo_url=argo_url,
+                               jenkins_url=jenkins_url, idle_seconds=600)
         self.app = build(self.config, client.Configuration(host=double.url))
         self.server = UiServer(self.app, hosts)
 

@@ -66,7 +66,7 @@ def test_start_a_run_and_watch_its_steps_turn_green_without_a_reload(world: UiWo
     assert page.locator("#engine-link").get_attribute("href") == f"https://argo.example.com/workflows/team/{name}"
     world.system.sim.paused.discard("clone")
     wait_for(lambda: _state(page, 1, 1) == "Success" and _state(page, 1, 2) == "Success", 10, "Build to succeed")
-    assert _state(page, 2, 1) == "Building"
+    wait_for(lambda: _state(page, 2, 1) == "Building", 10, "Ship to start")  # a later status write of its own
     world.system.sim.paused.discard("ship")
     wait_for(lambda: page.inner_text("#run-state") == "Success", 10, "the run to succeed")
     assert _state(page, 2, 1) == "Success"

@@ -7,6 +7,7 @@ import html
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -252,8 +253,6 @@ def test_a_jenkins_run_shows_the_same_grid_and_links_to_its_build(world: UiWorld
                                                                   alice: tuple[requests.Session, str]) -> None:
     s, _ = alice
     world.system.stop_controller()  # the status below is what a Jenkins run leaves; nobody else writes it
-    world.system.kube.patch("pipelinesettings", "team", "default",
-                            {"spec": {"jenkins": {"url": "https://jenkins.example.com"}}})
     world.system.kube.create("pipelineexecutions", "team", {
         "apiVersion": "devops.cubepaas.io/v1alpha1", "kind": "PipelineExecution", "metadata": {"name": "web-5"},
         "spec": {"pipelineName": "web", "run": 5, "branch": "main",
@@ -269,5 +268,47 @@ def test_a_jenkins_run_shows_the_same_grid_and_links_to_its_build(world: UiWorld
     world.system.kube.replace_status("pipelineexecutions", "team", "web-5", obj)
     page = wait_for(lambda: (p := s.get(world.url + "/ns/team/runs/web-5")).status_code == 200 and p.text, 10,
                     "the run page")
-    assert 'href="https://jenkins.example.com/job/team-web-5/12/"' in page
+    # the setting names no Jenkins: the controller deployed one (jenkins.team.svc), reached as --jenkins-url says
+    assert 'href="https://jenkins-team.example.com/job/team-web-5/12/"' in page
     assert 'data-step="1-2" data-state="Failed"' in page and "Jenkins job team-web-5 #12" in page
+    world.system.kube.patch("pipelinesettings", "team", "default",
+                            {"spec": {"jenkins": {"url": "https://jenkins.example.com/ci/"}}})
+    wait_for(lambda: 'href="https://jenkins.example.com/ci/job/team-web-5/12/"' in s.get(
+        world.url + "/ns/team/runs/web-5").text, 10, "the external Jenkins's own address")
+
+
+def test_a_pages_stream_sends_nothing_the_page_already_shows_then_every_change(
+        world: UiWorld, alice: tuple[requests.Session, str]) -> None:
+    s, csrf = alice
+    world.system.sim.paused.add("ship")
+    name = _run(s, world, csrf)
+    wait_for(lambda: world.system.execution(name)["status"]["stages"][2]["steps"][0]["state"] == "Building", 15,
+             "Ship running")
+    page = s.get(world.url + f"/ns/team/runs/{name}").text
+    live = html.unescape(re.search(r'sse-connect="([^"]+)"', page).group(1))  # type: ignore[union-attr]
+    assert re.search(r"[?&]version=\d+&seen=[0-9a-f]{32}$", live), live
+    seen: list[tuple[str, str]] = []
+    with s.get(world.url + live, stream=True, timeout=20) as stream:
+        reader = threading.Thread(target=_events, args=(stream, 50, seen), daemon=True)
+        reader.start()
+        time.sleep(1.0)
+        assert seen == []  # what the page shows is current: not rendered or sent again
+        world.system.sim.paused.discard("ship")
+        wait_for(lambda: any('id="run-state">Success' in h for _, h in seen), 10, "the end, pushed")
+    stale = re.sub(r"seen=[0-9a-f]{32}", "seen=" + "0" * 32, re.sub(r"version=\d+", "version=1", live))
+    again: list[tuple[str, str]] = []
+    with s.get(world.url + stale, stream=True, timeout=20) as stream:  # a page older than the run: sent at once
+        reader = threading.Thread(target=_events, args=(stream, 1, again), daemon=True)
+        reader.start()
+        wait_for(lambda: again, 10, "the current grid")
+    assert again[0][0] == "run" and 'id="run-state">Success' in again[0][1]
+    history = s.get(world.url + "/ns/team/pipelines/web").text
+    live = html.unescape(re.search(r'sse-connect="([^"]+)"', history).group(1))  # type: ignore[union-attr]
+    listed: list[tuple[str, str]] = []
+    with s.get(world.url + live, stream=True, timeout=20) as stream:
+        reader = threading.Thread(target=_events, args=(stream, 50, listed), daemon=True)
+        reader.start()
+        time.sleep(1.0)
+        assert listed == []  # the same history as the page's: not sent again
+        _run(s, world, csrf)
+        wait_for(lambda: listed and listed[-1][0] == "history", 10, "the new run in the history")

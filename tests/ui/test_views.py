@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from translator.ui import views
+from translator.ui.index import RunIndex
 
 NOW = datetime(2026, 5, 1, 12, 0, 30, tzinfo=UTC)
 CONFIG = {"stages": [
@@ -13,6 +14,10 @@ CONFIG = {"stages": [
                                 {"publishImageConfig": {"tag": "me/app:1", "dockerfilePath": "./Dockerfile"}}]},
     {"name": "Deploy", "steps": [{"applyYamlConfig": {"path": "deploy.yaml"}}]},
 ]}
+
+
+def no_queue() -> tuple[int, int]:
+    return 0, 0
 
 
 def _ex(name: str, state: str = "Waiting", *, run: int = 1, created: str = "2026-05-01T12:00:00Z",
@@ -44,21 +49,33 @@ def test_a_queued_run_says_how_many_wait_ahead() -> None:
     runs = [_ex("web-1", "Building"), _ex("web-2", "Queueing", run=2, created="2026-05-01T12:00:01Z"),
             _ex("web-3", "Queueing", run=3, created="2026-05-01T12:00:02Z"),
             _ex("web-4", "Queueing", run=4, created="2026-05-01T12:00:03Z")]
-    notice = views.notices(runs[3], runs)[0]
+    index = RunIndex(runs)
+    notice = views.notices(runs[3], lambda: index.queue("web-4"))[0]
     assert notice.level == "warn" and notice.text.startswith("Queued behind 2 run(s): 1 running")
+    assert index.queue("web-2") == (0, 1) and index.queue("web-1") == (0, 1)  # a running run waits behind none
+    index.put(_ex("web-2", "Building", run=2, created="2026-05-01T12:00:01Z"))  # admitted: the others move up
+    assert index.queue("web-4") == (1, 2)
+    asked: list[str] = []
+
+    def queue() -> tuple[int, int]:
+        asked.append("queue")
+        return 0, 0
+
+    views.notices(runs[0], queue)
+    assert asked == []  # a run that is not queued never asks for the queue
 
 
 def test_cache_waits_cold_runs_and_an_unreachable_engine_are_shown() -> None:
     waiting = _ex("web-1", "Building", conditions=[{"type": "Cached", "status": "Unknown", "reason": "WaitingForCache",
                                                     "message": "waiting up to 120 s for node-a"}])
-    assert views.notices(waiting, [waiting])[0].text == "Waiting for a cache holder: waiting up to 120 s for node-a"
+    assert views.notices(waiting, no_queue)[0].text == "Waiting for a cache holder: waiting up to 120 s for node-a"
     cold = _ex("web-1", "Success", conditions=[{"type": "Cached", "status": "False", "reason": "RanCold",
                                                 "message": "no node holding the cache could take it"}])
-    assert views.notices(cold, [cold])[0].text.startswith("Ran cold:")
+    assert views.notices(cold, no_queue)[0].text.startswith("Ran cold:")
     lost = _ex("web-1", "Building", conditions=[{"type": "Provisioned", "status": "False",
                                                  "reason": "JenkinsUnreachable",
                                                  "message": "connection refused; asking again"}])
-    notice = views.notices(lost, [lost])[0]
+    notice = views.notices(lost, no_queue)[0]
     assert notice.level == "error" and notice.text.startswith("Engine unreachable (JenkinsUnreachable)")
 
 
@@ -71,6 +88,14 @@ def test_engine_links_come_from_the_argo_url_and_the_jenkins_setting() -> None:
     setting = {"spec": {"jenkins": {"url": "https://jenkins.example.com"}}}
     assert views.engine_link(jenkins, setting, "") == ("jenkins", "Jenkins job team-web-1 #4",
                                                        "https://jenkins.example.com/job/team-web-1/4/")
+    deployed = "https://ci.example.com/jenkins/{namespace}/"  # --jenkins-url: the Jenkins the controller deploys
+    assert views.engine_link(jenkins, None, "", deployed)[2] == "https://ci.example.com/jenkins/team/job/team-web-1/4/"
+    assert views.engine_link(jenkins, {"spec": {"jenkins": {}}}, "", "http://127.0.0.1:8080")[2] == \
+        "http://127.0.0.1:8080/job/team-web-1/4/"  # one namespace through `kubectl port-forward svc/jenkins`
+    assert views.engine_link(jenkins, setting, "", deployed)[2].startswith("https://jenkins.example.com/")
+    assert views.engine_link(jenkins, None, "")[2] == ""  # neither: the label, no link
+    queued = _ex("web-1", "Building", engineRef={"engine": "jenkins", "jenkinsJob": "team-web-1"})
+    assert views.engine_link(queued, None, "", deployed) == ("jenkins", "Jenkins job team-web-1", "")  # no build yet
 
 
 def test_history_is_newest_first_filtered_and_paged() -> None:
@@ -89,6 +114,6 @@ def test_the_pipeline_list_shows_last_run_duration_and_triggers() -> None:
                                                       "cron": {"schedule": "0 3 * * *"}},
                 "status": {"lastExecutionId": "web-7"}}
     last = _ex("web-7", "Failed", duration="1m4s")
-    (row,) = views.pipeline_rows("team", [pipeline], [last], NOW)
+    (row,) = views.pipeline_rows("team", [pipeline], {"web-7": last}.get, NOW)
     assert (row.last_state, row.last_duration, row.branch) == ("Failed", "1m4s", "master")
     assert row.triggers == "push, pull request, cron 0 3 * * *"

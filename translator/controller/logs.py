@@ -244,7 +244,10 @@ class LogViewer:
             yield from self._argo_live(ex, plan, sel, follow)
             return
         shown = 0
+        ended = False
         while True:
+            # the step's state is read before its log: once it says finished, the log read after it is
+            # whole (the engine ended the step before the controller wrote that), so no last line is lost
             try:
                 text = "".join(self._engine_log(engine, ex, plan, sel))
             except EngineError as exc:
@@ -254,15 +257,14 @@ class LogViewer:
             if len(text) > shown:
                 yield text[shown:]
                 shown = len(text)
-            if not follow:
-                return
-            ex = self.execution(ex.metadata.name)
-            try:
-                if ex.status.stages[sel.stage_index].steps[sel.step_index].state.finished:
-                    return
-            except IndexError:
+            if not follow or ended:
                 return
             time.sleep(2)
+            ex = self.execution(ex.metadata.name)
+            try:
+                ended = ex.status.stages[sel.stage_index].steps[sel.step_index].state.finished
+            except IndexError:
+                ended = True
 
     def _argo_live(self, ex: PipelineExecution, plan: Plan, sel: Selected, follow: bool) -> Iterator[str]:
         ref = ex.status.engine_ref

@@ -45,6 +45,7 @@ class UiConfig:
     secret: bytes  # signs CSRF tokens; replicas behind one Service share it
     namespaces: tuple[str, ...] = ()  # offered to users who may not list namespaces
     argo_url: str = ""  # the Argo Server UI's base URL, for links to Workflows
+    jenkins_url: str = ""  # the deployed Jenkins as users reach it (`{namespace}` replaced), for build links
     secure_cookies: bool = False  # also set by a request that came over https
     idle_seconds: float = 900.0
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -165,6 +166,8 @@ def build(config: UiConfig, base: client.Configuration, *,
                             autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     templates.filters["short"] = lambda sha: str(sha)[:7]
     templates.globals["version"] = _version()  # static URLs change with the package: cached for a day
+    for name in templates.list_templates():  # compiled now, not on the first request that shows each page
+        templates.get_template(name)
     ui = Ui(config, Sessions(base, idle_seconds=config.idle_seconds, make_client=make_client), templates)
 
     @contextlib.asynccontextmanager

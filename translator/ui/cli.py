@@ -27,6 +27,10 @@ import click
               help="Namespaces to offer users who may not list namespaces (repeat; env: space-separated).")
 @click.option("--argo-url", envvar="TRANSLATOR_UI_ARGO_URL", default="",
               help="Base URL of the Argo Server UI, for links to a run's Workflow.")
+@click.option("--jenkins-url", envvar="TRANSLATOR_UI_JENKINS_URL", default="",
+              help="Base URL users reach the Jenkins the controller deploys in a namespace by, for links to "
+                   "builds; {namespace} is replaced by the run's namespace (e.g. https://jenkins-{namespace}."
+                   "example.com). A setting's own jenkins.url is linked as it is.")
 @click.option("--secret-file", envvar="TRANSLATOR_UI_SECRET_FILE", default=None,
               help="File holding the key CSRF tokens are signed with (replicas must share one); else random.")
 @click.option("--secure-cookies/--no-secure-cookies", envvar="TRANSLATOR_UI_SECURE_COOKIES", default=False,
@@ -37,7 +41,7 @@ import click
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False), default="info",
               show_default=True)
 def ui(kubeconfig: str | None, context: str | None, api_server: str, ca_file: str, host: str, port: int,
-       namespaces: tuple[str, ...], argo_url: str, secret_file: str | None, secure_cookies: bool,
+       namespaces: tuple[str, ...], argo_url: str, jenkins_url: str, secret_file: str | None, secure_cookies: bool,
        idle_seconds: float, log_level: str) -> None:
     """Serve the web UI: pipelines, runs, logs and the config editor, as each user's token allows."""
     import uvicorn
@@ -69,7 +73,10 @@ def ui(kubeconfig: str | None, context: str | None, api_server: str, ca_file: st
     else:
         secret = secrets.token_bytes(32)
     names = tuple(n for item in namespaces for n in item.split())
-    config = UiConfig(secret=secret, namespaces=names, argo_url=argo_url, secure_cookies=secure_cookies,
-                      idle_seconds=idle_seconds)
+    for flag, url in (("--argo-url", argo_url), ("--jenkins-url", jenkins_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise click.ClickException(f"{flag} {url!r}: not an http:// or https:// URL")
+    config = UiConfig(secret=secret, namespaces=names, argo_url=argo_url, jenkins_url=jenkins_url,
+                      secure_cookies=secure_cookies, idle_seconds=idle_seconds)
     uvicorn.run(build(config, base), host=host, port=port, log_config=None, access_log=False,
                 proxy_headers=False, timeout_graceful_shutdown=5)

@@ -15,17 +15,18 @@ lines; a comment every 15 s keeps proxies from closing an idle stream.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-
-from starlette.concurrency import run_in_threadpool
 
 from translator.controller import slim as slimming
 from translator.controller.informer import Informer
 from translator.kubeclient import GROUP, VERSION, Kube
+from translator.ui.index import RunIndex
 
 Fragment = tuple[str, str]  # (event name, html)
 Wants = Callable[[str, dict[str, Any]], bool]  # (plural, object) -> does this subscription care
@@ -45,6 +46,7 @@ class Subscription:
             pass
 
 
+RENDER_THREADS = 4  # per session: renders are short and hold the GIL; more threads only queue for it
 LIST_PAGE = 500  # objects per list request: a namespace of 10,000 runs is read in bounded pieces
 SUMMARY = "_summary"  # marks a cached execution summary (never sent anywhere)
 SUMMARY_SPEC = ("pipelineName", "run", "branch", "commit", "event", "triggeredBy", "triggerUserName", "rerunOf")
@@ -78,16 +80,39 @@ class NamespaceWatch:
     """The informers of one namespace for one session: of the resources the user may list and watch."""
 
     PLURALS = ("pipelines", "pipelineexecutions", "pipelinesettings")
+    # what the pages' buttons ask (Run/Rerun, Stop, Save): asked with the watches' own reviews, at once,
+    # so the namespace's first page finds the answers in the session's memory
+    BUTTONS = (("create", "pipelineexecutions"), ("patch", "pipelineexecutions"), ("update", "pipelines"))
 
     def __init__(self, kube: Kube, namespace: str, on_change: Callable[[str, dict[str, Any]], None],
                  may: May) -> None:
         self.namespace = namespace
         self.informers: dict[str, Informer] = {}
+        self.runs = RunIndex()  # the executions' summaries by pipeline, newest first (index.py)
+        reviews = [(verb, plural) for plural in self.PLURALS for verb in ("list", "watch")] + list(self.BUTTONS)
+        with ThreadPoolExecutor(max_workers=len(reviews), thread_name_prefix="review") as pool:
+            answers = dict(zip(reviews, pool.map(lambda r: may(r[0], r[1], namespace), reviews), strict=True))
         for plural in self.PLURALS:
-            if may("list", plural, namespace) and may("watch", plural, namespace):
+            if answers[("list", plural)] and answers[("watch", plural)]:
+                relay = _relay(plural, on_change)
                 self.informers[plural] = Informer(kube, plural=plural, group=GROUP, version=VERSION,
-                                                 namespaces=[namespace], handler=_relay(plural, on_change),
-                                                 watch_timeout=120, slim=_keep(plural), page_size=LIST_PAGE)
+                                                 namespaces=[namespace], watch_timeout=120, slim=_keep(plural),
+                                                 page_size=LIST_PAGE,
+                                                 handler=self._indexed(relay) if plural == "pipelineexecutions"
+                                                 else relay)
+
+    def _indexed(self, relay: Callable[[str, dict[str, Any]], None]) -> Callable[[str, dict[str, Any]], None]:
+        """The executions' handler: the index follows the cache (the informer updated it first), then pages hear."""
+        def handle(kind: str, obj: dict[str, Any]) -> None:
+            name = obj["metadata"].get("name", "")
+            cached = self.get("pipelineexecutions", name)  # the cache's own summary: shared, not copied
+            if kind == "DELETED" or cached is None:
+                self.runs.remove(name)
+            else:
+                self.runs.put(cached)
+            relay(kind, obj)
+
+        return handle
 
     def start(self) -> NamespaceWatch:
         for informer in self.informers.values():
@@ -136,6 +161,10 @@ class Watches:
         self._open: dict[tuple[str, str], int] = {}  # runs with an open live page: kept whole
         self._runs: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        # the live pages' renders: a few threads of the session's own (a render that waits on the API server
+        # holds up only this user's pages), not the server's shared pool, where a hundred pages changing at
+        # once queued behind each other and fought for the GIL in forty threads
+        self.renders = ThreadPoolExecutor(max_workers=RENDER_THREADS, thread_name_prefix="render")
 
     def namespace(self, namespace: str, *, timeout: float = 30.0) -> NamespaceWatch:
         """The namespace's watch, started on first use; waits until its first lists are in."""
@@ -209,8 +238,14 @@ class Watches:
             watches, self._namespaces = list(self._namespaces.values()), {}
             self._subs.clear()
             self._runs.clear()
+        self.renders.shutdown(wait=False, cancel_futures=True)
         for w in watches:
             w.stop()
+
+
+def digest(html: str) -> str:
+    """What a page says it shows already (`?seen=`): a live stream sends a fragment only when it differs."""
+    return hashlib.blake2b(html.encode(), digest_size=16).hexdigest()
 
 
 def sse_event(name: str, html: str) -> str:
@@ -219,28 +254,39 @@ def sse_event(name: str, html: str) -> str:
 
 
 async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragment]], *,
-                 keepalive: float = 15.0, min_gap: float = 0.05,
-                 run: tuple[str, str] | None = None) -> AsyncIterator[str]:
+                 keepalive: float = 15.0, min_gap: float = 0.05, run: tuple[str, str] | None = None,
+                 seen: dict[str, str] | None = None, current: Callable[[], bool] | None = None) -> AsyncIterator[str]:
     """The SSE body of one live page: its fragments now, then again whenever they change. With `run`,
-    that execution is kept whole while the page is open."""
+    that execution is kept whole while the page is open. `seen`: the digests of the fragments the page
+    was rendered with (not sent again); `current()` True: nothing changed since, no first render at all."""
     if run is not None:
         watches.open_run(*run)
     sub = watches.subscribe(wants)
-    sent: dict[str, str] = {}
+    sent: dict[str, str] = dict(seen or {})  # fragment -> digest of what the page shows
+    loop = asyncio.get_running_loop()
+    skip = current is not None and current()
     try:
         while True:
-            # rendering may ask the API server (an access review, a run's first read): off the event loop
-            for name, html in await run_in_threadpool(render):
-                if sent.get(name) != html:
-                    sent[name] = html
+            rendered = loop.time()
+            try:
+                # rendering may ask the API server (an access review, a run's first read): off the event loop
+                fragments = [] if skip else await loop.run_in_executor(watches.renders, render)
+            except RuntimeError:  # the session ended (its render threads with it): so does the stream
+                return
+            skip = False
+            for name, html in fragments:
+                if sent.get(name) != (fingerprint := digest(html)):
+                    sent[name] = fingerprint
                     yield sse_event(name, html)
             try:
                 await asyncio.wait_for(sub.event.wait(), keepalive)
             except TimeoutError:
                 yield ": keepalive\n\n"
                 continue
+            # a change after a quiet spell is rendered at once; a burst is coalesced: at most one
+            # render every `min_gap`, the events that came meanwhile all in the next one
+            await asyncio.sleep(max(0.0, min_gap - (loop.time() - rendered)))
             sub.event.clear()
-            await asyncio.sleep(min_gap)  # coalesce a burst of watch events into one render
     finally:
         watches.unsubscribe(sub)
         if run is not None:

@@ -8,18 +8,21 @@ A page the user may not read shows what Kubernetes said, not an empty success.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
 import yaml
 from kubernetes import client
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from translator.ui import auth, views
 from translator.ui.auth import LoginRefused, Session
-from translator.ui.live import Fragment, NamespaceWatch, Watches, stream
+from translator.ui.index import WAITING
+from translator.ui.live import Fragment, NamespaceWatch, Watches, digest, stream
 
 NAMESPACES_TTL = 30.0
 SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
@@ -66,6 +69,18 @@ def readable_namespaces(ui: Any, session: Session) -> list[str]:
 def setting_for(watch: NamespaceWatch, pipeline: dict[str, Any] | None) -> dict[str, Any] | None:
     name = ((pipeline or {}).get("spec") or {}).get("settingName") or "default"
     return watch.get("pipelinesettings", name)
+
+
+def _seen(request: Request, fragment: str) -> dict[str, str]:
+    """The digest a live stream's page was rendered with (`?seen=`), if it looks like one."""
+    value = request.query_params.get("seen", "")
+    return {fragment: value} if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else {}
+
+
+def _fragment(ui: Any, template: str, context: dict[str, Any]) -> tuple[Markup, str]:
+    """A live fragment rendered once for its page, and its digest for the page's stream (`seen`)."""
+    html = ui.fragment(template, **context)
+    return Markup(html), digest(html)  # our own template's output, escaped as it was rendered
 
 
 # ---------------------------------------------------------------------------- login
@@ -126,7 +141,7 @@ def _pipelines_context(ui: Any, session: Session) -> dict[str, Any]:
     groups = []
     for ns in readable_namespaces(ui, session):
         watch = namespace_watch(session, ns)
-        rows = views.pipeline_rows(ns, watch.items("pipelines"), watch.items("pipelineexecutions"), ui.now())
+        rows = views.pipeline_rows(ns, watch.items("pipelines"), partial(watch.get, "pipelineexecutions"), ui.now())
         groups.append((ns, rows, watch.readable("pipelineexecutions")))
     return {"groups": groups}
 
@@ -167,7 +182,7 @@ def _filters(request: Request) -> dict[str, Any]:
 
 def _history_context(ui: Any, session: Session, ns: str, name: str, filters: dict[str, Any]) -> dict[str, Any]:
     watch = namespace_watch(session, ns)
-    page = views.history(watch.items("pipelineexecutions"), name, ui.now(), **filters)
+    page = views.history_page(watch.runs.page(name, **filters), ui.now())
     query = {k: v for k, v in filters.items() if v and k != "page"}
     return {"ns": ns, "name": name, "history": page, "filters": filters, "query": urlencode(query),
             "readable": watch.readable("pipelineexecutions")}
@@ -182,10 +197,11 @@ def pipeline(request: Request) -> Response:
         return _missing(ui, request, session, "pipelines", ns, name)
     filters = _filters(request)
     context = _history_context(ui, session, ns, name, filters)
+    history_html, seen = _fragment(ui, "_history.html", context)
     config_text = yaml.safe_dump(obj["spec"].get("config"), sort_keys=False) if obj["spec"].get("config") else ""
     response: Response = ui.render(
-        "pipeline.html", request, pipeline=obj, config_text=config_text, live_query=urlencode(
-            {k: v for k, v in filters.items() if v}),
+        "pipeline.html", request, pipeline=obj, config_text=config_text, history_html=history_html,
+        live_query=urlencode({**{k: v for k, v in filters.items() if v}, "seen": seen}),
         may_run=session.may("create", "pipelineexecutions", ns), may_edit=session.may("update", "pipelines", ns),
         **context)
     return response
@@ -203,8 +219,8 @@ async def live_history(request: Request) -> Response:
     def wants(plural: str, obj: dict[str, Any]) -> bool:
         return plural == "pipelineexecutions" and (obj.get("spec") or {}).get("pipelineName") == name
 
-    return StreamingResponse(stream(watches_of(session), wants, render), media_type="text/event-stream",
-                             headers=SSE_HEADERS)
+    return StreamingResponse(stream(watches_of(session), wants, render, seen=_seen(request, "history")),
+                             media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 def editor(request: Request) -> Response:
@@ -231,10 +247,11 @@ def _run_context(ui: Any, session: Session, ns: str, name: str) -> dict[str, Any
     if ex is None:
         return None
     pipeline_obj = watch.get("pipelines", (ex.get("spec") or {}).get("pipelineName", ""))
-    view = views.run_view(ex, watch.items("pipelineexecutions"), setting_for(watch, pipeline_obj),
-                          ui.config.argo_url, ui.now())
+    view = views.run_view(ex, lambda: watch.runs.queue(name), setting_for(watch, pipeline_obj),
+                          ui.config.argo_url, ui.now(), ui.config.jenkins_url)
     return {"run": view, "may_create": session.may("create", "pipelineexecutions", ns),
-            "may_stop": session.may("patch", "pipelineexecutions", ns)}
+            "may_stop": session.may("patch", "pipelineexecutions", ns),
+            "version": str(ex["metadata"].get("resourceVersion") or "")}
 
 
 def run(request: Request) -> Response:
@@ -243,7 +260,9 @@ def run(request: Request) -> Response:
     context = _run_context(ui, session, ns, name)
     if context is None:
         return _missing(ui, request, session, "pipelineexecutions", ns, name)
-    response: Response = ui.render("run.html", request, **context)
+    run_html, seen = _fragment(ui, "_run.html", context)
+    response: Response = ui.render("run.html", request, run_html=run_html,
+                                   live_query=urlencode({"version": context["version"], "seen": seen}), **context)
     return response
 
 
@@ -262,10 +281,18 @@ async def live_run(request: Request) -> Response:
         if obj["metadata"].get("name") == name:
             return True
         mine = watch.get("pipelineexecutions", name)  # a queued run's position moves with the others
-        return mine is not None and views.state_of(mine) in views.WAITING
+        return mine is not None and views.state_of(mine) in WAITING
 
-    return StreamingResponse(stream(watches_of(session), wants, render, run=(ns, name)),
-                             media_type="text/event-stream", headers=SSE_HEADERS)
+    version = request.query_params.get("version", "")
+
+    def current() -> bool:
+        """The page's run is the cached one (same resourceVersion) and its notices depend on no other run."""
+        mine = watch.get("pipelineexecutions", name)
+        return bool(version) and mine is not None and mine["metadata"].get("resourceVersion") == version \
+            and views.state_of(mine) not in WAITING
+
+    return StreamingResponse(stream(watches_of(session), wants, render, run=(ns, name), seen=_seen(request, "run"),
+                                    current=current), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # ---------------------------------------------------------------------------- refusals

@@ -8,16 +8,16 @@ state, duration and why it was skipped or reused.
 
 from __future__ import annotations
 
-import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from translator.controller.labels import stage_layout
+from translator.ui.index import RunIndex, Selection
 
 FINISHED = ("Success", "Failed", "Aborted", "Skipped")
-WAITING = ("", "Waiting", "Queueing")
 STATES = ("Waiting", "Queueing", "Building", "Success", "Failed", "Aborted", "Skipped")
 
 
@@ -108,26 +108,15 @@ class Notice:
     text: str
 
 
-def _created_order(obj: dict[str, Any]) -> tuple[str, int, str]:
-    return (str(obj.get("metadata", {}).get("creationTimestamp", "")), int(_spec(obj).get("run") or 0),
-            str(obj.get("metadata", {}).get("name", "")))
+Queue = Callable[[], tuple[int, int]]  # (runs waiting ahead of this one, runs building): asked only when queued
 
 
-def queue_position(ex: dict[str, Any], executions: list[dict[str, Any]]) -> int:
-    """How many runs of the namespace wait ahead of this one (the controller admits oldest first)."""
-    waiting = sorted((o for o in executions if state_of(o) in WAITING), key=_created_order)
-    names = [o["metadata"]["name"] for o in waiting]
-    name = ex["metadata"]["name"]
-    return names.index(name) if name in names else 0
-
-
-def notices(ex: dict[str, Any], executions: list[dict[str, Any]]) -> tuple[Notice, ...]:
+def notices(ex: dict[str, Any], queue: Queue) -> tuple[Notice, ...]:
     status = _status(ex)
     out: list[Notice] = []
     state = state_of(ex)
     if state == "Queueing":
-        ahead = queue_position(ex, executions)
-        building = sum(1 for o in executions if state_of(o) == "Building")
+        ahead, building = queue()
         out.append(Notice("warn", f"Queued behind {ahead} run(s): {building} running in the namespace"
                                   " (the setting's executorQuota)"))
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
@@ -159,7 +148,18 @@ def notices(ex: dict[str, Any], executions: list[dict[str, Any]]) -> tuple[Notic
 # ---------------------------------------------------------------------------- the run page
 
 
-def engine_link(ex: dict[str, Any], setting: dict[str, Any] | None, argo_url: str) -> tuple[str, str, str]:
+def jenkins_base(namespace: str, setting: dict[str, Any] | None, jenkins_url: str) -> str:
+    """Where users reach the run's Jenkins: the setting's external `jenkins.url`, else (the Jenkins the
+    controller deploys in the namespace, `jenkins.<namespace>.svc`, not reachable from a browser) the UI's
+    `--jenkins-url`, its `{namespace}` replaced by the run's namespace; "" when neither says."""
+    configured = str((((setting or {}).get("spec") or {}).get("jenkins") or {}).get("url") or "")
+    if configured:
+        return configured.rstrip("/")
+    return jenkins_url.replace("{namespace}", quote(namespace, safe="")).rstrip("/")
+
+
+def engine_link(ex: dict[str, Any], setting: dict[str, Any] | None, argo_url: str,
+                jenkins_url: str = "") -> tuple[str, str, str]:
     """(engine, label, url or "") of the engine's object: the Argo UI's Workflow, or the Jenkins build."""
     ref = _status(ex).get("engineRef") or {}
     engine = str(ref.get("engine") or "")
@@ -169,8 +169,8 @@ def engine_link(ex: dict[str, Any], setting: dict[str, Any] | None, argo_url: st
         return engine, f"Workflow {ns}/{name}", url
     if engine == "jenkins" and ref.get("jenkinsJob"):
         job, build = str(ref["jenkinsJob"]), int(ref.get("jenkinsBuild") or 0)
-        base = str((((setting or {}).get("spec") or {}).get("jenkins") or {}).get("url") or "")
-        url = f"{base.rstrip('/')}/job/{quote(job)}/{build}/" if base and build else ""
+        base = jenkins_base(str(ex["metadata"].get("namespace") or ""), setting, jenkins_url)
+        url = f"{base}/job/{quote(job)}/{build}/" if base and build else ""
         return engine, f"Jenkins job {job} #{build}" if build else f"Jenkins job {job}", url
     return engine, "", ""
 
@@ -198,11 +198,11 @@ class RunView:
     failed: bool
 
 
-def run_view(ex: dict[str, Any], executions: list[dict[str, Any]], setting: dict[str, Any] | None,
-             argo_url: str, now: datetime) -> RunView:
+def run_view(ex: dict[str, Any], queue: Queue, setting: dict[str, Any] | None,
+             argo_url: str, now: datetime, jenkins_url: str = "") -> RunView:
     spec, status = _spec(ex), _status(ex)
     state = state_of(ex)
-    engine, label, url = engine_link(ex, setting, argo_url)
+    engine, label, url = engine_link(ex, setting, argo_url, jenkins_url)
     who = str(spec.get("triggeredBy") or "user")
     if spec.get("triggerUserName"):
         who += f" ({spec['triggerUserName']})"
@@ -213,7 +213,7 @@ def run_view(ex: dict[str, Any], executions: list[dict[str, Any]], setting: dict
         started=str(status.get("started") or ""),
         duration=str(status.get("duration") or "") or duration(str(status.get("started") or ""),
                                                               str(status.get("ended") or ""), now),
-        stages=grid(ex, now), notices=notices(ex, executions), engine=engine, engine_label=label, engine_url=url,
+        stages=grid(ex, now), notices=notices(ex, queue), engine=engine, engine_label=label, engine_url=url,
         rerun_of=str(spec.get("rerunOf") or ""), finished=state in FINISHED, failed=state in ("Failed", "Aborted"),
     )
 
@@ -242,27 +242,9 @@ class HistoryPage:
     branches: tuple[str, ...] = field(default=())
 
 
-def history(executions: list[dict[str, Any]], pipeline: str, now: datetime, *, branch: str = "", state: str = "",
-            page: int = 1, per_page: int = 25) -> HistoryPage:
-    """The pipeline's runs, newest first, filtered by branch and state, one page of them."""
-    branches: set[str] = set()
-    chosen: list[tuple[int, str, str, dict[str, Any]]] = []
-    for o in executions:  # one pass: this runs on every change of a 10,000-run pipeline's page
-        spec = o.get("spec") or {}
-        if spec.get("pipelineName") != pipeline:
-            continue
-        run_branch = str(spec.get("branch") or "")
-        branches.add(run_branch)
-        if (branch and run_branch != branch) or (state and state_of(o) != state):
-            continue
-        meta = o["metadata"]
-        chosen.append((int(spec.get("run") or 0), str(meta.get("creationTimestamp", "")), str(meta.get("name", "")), o))
-    pages = max(1, -(-len(chosen) // per_page))
-    page = min(max(page, 1), pages)
-    # the newest first: only as many as this page needs are ordered (10,000 runs, page 1: 25)
-    newest = [entry[3] for entry in heapq.nlargest(page * per_page, chosen, key=lambda e: e[:3])]
+def history_page(selection: Selection, now: datetime) -> HistoryPage:
     rows = []
-    for o in newest[(page - 1) * per_page:]:
+    for o in selection.runs:
         spec, status = _spec(o), _status(o)
         rows.append(HistoryRow(o["metadata"]["name"], int(spec.get("run") or 0), state_of(o),
                                str(spec.get("branch") or ""), str(spec.get("commit") or "")[:7],
@@ -270,7 +252,15 @@ def history(executions: list[dict[str, Any]], pipeline: str, now: datetime, *, b
                                str(status.get("started") or ""),
                                str(status.get("duration") or "") or duration(str(status.get("started") or ""),
                                                                             str(status.get("ended") or ""), now)))
-    return HistoryPage(tuple(rows), len(chosen), page, pages, tuple(sorted(branches - {""})))
+    return HistoryPage(tuple(rows), selection.total, selection.page, selection.pages, selection.branches)
+
+
+def history(executions: list[dict[str, Any]], pipeline: str, now: datetime, *, branch: str = "", state: str = "",
+            page: int = 1, per_page: int = 25) -> HistoryPage:
+    """The pipeline's runs, newest first, filtered by branch and state, one page of them (pages read a
+    session's RunIndex, kept current from its watch, instead of indexing a list per render)."""
+    selection = RunIndex(executions).page(pipeline, branch=branch, state=state, page=page, per_page=per_page)
+    return history_page(selection, now)
 
 
 @dataclass(frozen=True)
@@ -294,13 +284,13 @@ def triggers(spec: dict[str, Any]) -> str:
     return ", ".join(names) or "manual only"
 
 
-def pipeline_rows(namespace: str, pipelines: list[dict[str, Any]], executions: list[dict[str, Any]],
-                  now: datetime) -> list[PipelineRow]:
-    by_name = {o["metadata"]["name"]: o for o in executions}
+def pipeline_rows(namespace: str, pipelines: list[dict[str, Any]],
+                  execution: Callable[[str], dict[str, Any] | None], now: datetime) -> list[PipelineRow]:
+    """A row per pipeline; `execution(name)` looks its last run up (None: not known)."""
     rows = []
     for p in sorted(pipelines, key=lambda o: o["metadata"]["name"]):
         spec, status = _spec(p), _status(p)
-        last = by_name.get(str(status.get("lastExecutionId") or ""))
+        last = execution(str(status.get("lastExecutionId") or "")) if status.get("lastExecutionId") else None
         last_state = state_of(last) if last else str(status.get("lastRunState") or "")
         last_duration = ""
         if last is not None:

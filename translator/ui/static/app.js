@@ -15,6 +15,16 @@
     if (t && gutter) { gutter.scrollTop = t.scrollTop; }
   });
 
+  // A step card opens its log in the run page's log panel: one listener for the grid, rather than
+  // htmx attributes on each of a run's (up to hundreds of) cards, processed again on every live update.
+  document.addEventListener("click", function (evt) {
+    var card = evt.target && evt.target.closest ? evt.target.closest("[data-log-target] a.step") : null;
+    if (!card || evt.button !== 0 || evt.ctrlKey || evt.metaKey || evt.shiftKey || evt.altKey) { return; }
+    evt.preventDefault();
+    htmx.ajax("GET", card.getAttribute("href"),
+              {source: card, target: card.closest("[data-log-target]").getAttribute("data-log-target")});
+  });
+
   // A browser holds at most six HTTP/1.1 connections per host, and every live view holds one:
   // a tab hidden for a while lets its streams go, and takes them again (and the current state)
   // when it is shown.

@@ -300,6 +300,10 @@ def phase_throughput(args: argparse.Namespace, report: Report) -> None:
     report.note(f"controller peak RSS in this phase: {peak:.0f} MB; {api_calls(run) / max(run['total'], 1):.1f} API "
                 "requests per run (watches aside); reconciles per run: "
                 + ", ".join(f"{k} {v / max(run['total'], 1):.1f}" for k, v in sorted(run["reconciles"].items())))
+    calls_before, calls_after = run["world_before"]["calls"], run["world_after"]["calls"]
+    calls = sorted(((v - calls_before.get(k, 0), k) for k, v in calls_after.items()), reverse=True)
+    report.note("requests per run by kind: " + ", ".join(
+        f"{k} {n / max(run['total'], 1):.2f}" for n, k in calls if n / max(run["total"], 1) >= 0.01))
     print_world(report, run)
 
 

@@ -37,6 +37,7 @@ G = "devops.cubepaas.io"
 def kind(name: str) -> dict[str, str]:
     return {"apiVersion": f"{G}/v1alpha1", "kind": name}  # the API server needs them on a custom resource
 NAMESPACE_IN_PATH = re.compile(r"/namespaces/([^/?]+)/")
+RESOURCE_IN_PATH = re.compile(r"^/(?:api|apis/[^/]+)/[^/]+/(?:namespaces/[^/?]+/)?([^/?]+)(?:/[^/?]+(?:/([^/?]+))?)?")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -99,6 +100,7 @@ class World:
         self.in_flight_samples: list[int] = []
         self.overdue_samples: list[int] = []
         self.writers: Counter[tuple[str, str]] = Counter()
+        self.calls: Counter[str] = Counter()  # "VERB resource[/subresource]" of every request but watches
         self.latencies: list[float] = []  # seconds each API request (not a watch) took to answer
         self._sampling = threading.Event()
         self._instrument()
@@ -119,8 +121,11 @@ class World:
                 found = NAMESPACE_IN_PATH.search(self.path)
                 with world._lock:
                     world.writers[(self.headers.get("User-Agent", ""), found.group(1) if found else "")] += 1
+            res = RESOURCE_IN_PATH.match(self.path)
+            what = f"{method} {res.group(1)}{'/' + res.group(2) if res.group(2) else ''}" if res else f"{method} ?"
             with world._lock:
                 world.in_flight += 1
+                world.calls[what] += 1
             started = time.perf_counter()
             try:
                 original(self, method)
@@ -170,10 +175,11 @@ class World:
         with self._lock:
             flight = list(self.in_flight_samples)
             writers = dict(self.writers)
+            calls = dict(self.calls)
         overdue = list(self.overdue_samples)
         with self._lock:
             latencies = list(self.latencies)
-        return {"cpu": cpu.user + cpu.system, "requests": dict(self.kube.requests), "writers": writers,
+        return {"cpu": cpu.user + cpu.system, "requests": dict(self.kube.requests), "writers": writers, "calls": calls,
                 "in_flight_max": max(flight, default=0), "in_flight_p99": pct([float(v) for v in flight], 0.99),
                 "overdue_max": max(overdue, default=0), "overdue_p99": pct([float(v) for v in overdue], 0.99),
                 "samples": len(flight), "latency_p50": pct(latencies, 0.5), "latency_p99": pct(latencies, 0.99),

@@ -18,6 +18,7 @@ import base64
 import json
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Callable
@@ -184,6 +185,8 @@ class Kube:
             cfg.retries = urllib3.Retry(total=0, redirect=0, raise_on_redirect=False, raise_on_status=False)
             self.api_client = client.ApiClient(cfg)
         self._host = str(cfg.host).rstrip("/")
+        self._prefix = urllib3.util.parse_url(self._host).path or ""  # a server URL with a path (a proxy's)
+        self._pool: Any = None
         self._auth_cache: tuple[float, dict[str, str]] | None = None
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
@@ -197,11 +200,19 @@ class Kube:
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("_request_timeout", self.request_timeout)
+        try:  # the first attempt outside tenacity: building its retry loop cost a fifth of each request's CPU
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if self.on_error:
+                self.on_error(type(exc).__name__ if not isinstance(exc, client.ApiException) else str(exc.status))
+            if not is_transient(exc):
+                raise
+        time.sleep(random.uniform(0, 0.1))  # the retry loop's first wait (full jitter), then its own
 
         @retry(
             retry=retry_if_exception(is_transient),
             wait=wait_random_exponential(multiplier=0.1, max=3),  # "full jitter": replicas never retry in step
-            stop=stop_after_attempt(12) | stop_after_delay(self.retry_seconds),
+            stop=stop_after_attempt(11) | stop_after_delay(self.retry_seconds),  # 12 with the first
             reraise=True,
         )
         def attempt() -> Any:
@@ -245,11 +256,19 @@ class Kube:
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body).encode()
-        url = self._host + path + (f"?{urlencode(query)}" if query else "")
+        target = path + (f"?{urlencode(query)}" if query else "")
         connect, read = _request_timeout or self.request_timeout
-        resp = self.api_client.rest_client.pool_manager.request(
-            method, url, body=data, headers=headers, timeout=urllib3.Timeout(connect=connect, read=read),
-            preload_content=True)
+        timeout = urllib3.Timeout(connect=connect, read=read)
+        manager = self.api_client.rest_client.pool_manager
+        if type(manager) is urllib3.PoolManager:  # no proxy: the host's pool at once (the manager's own routing
+            # parses the URL and looks the pool up again on every request)
+            if self._pool is None:
+                self._pool = manager.connection_from_url(self._host)
+            resp = self._pool.urlopen(method, self._prefix + target, body=data, headers=headers, timeout=timeout,
+                                      preload_content=True, assert_same_host=False, redirect=False)
+        else:
+            resp = manager.request(method, self._host + target, body=data, headers=headers, timeout=timeout,
+                                   preload_content=True)
         if not 200 <= resp.status <= 299:
             raise client.ApiException(status=resp.status, reason=resp.reason,
                                       body=resp.data.decode("utf-8", "replace"))

@@ -119,6 +119,29 @@ def test_a_lost_node_fails_the_run_within_seconds_naming_it(system: System) -> N
     assert all(n != node for w, _t, n in system.sim.placements if w == name)  # not on the lost node
 
 
+def _execution_reconciles(system: System) -> float:
+    assert system.controller is not None
+    return system.controller.metrics.reconciles.labels(kind="execution")._value.get()
+
+
+def test_a_run_on_a_healthy_node_is_not_looked_at_again_until_something_changes(system: System) -> None:
+    """The node check is woken by the Node's watch, not by a timer per run: a Building run whose
+    step waits costs no reconcile (and no request) while its node stays Ready."""
+    system.sim.paused = {"build-1"}
+    system.apply_pipeline("web")
+    runs.create_run(system.kube, "team", "web")
+    wait_for(lambda: _states(system.execution("web-1"))[1][0] == "Building", what="build-1 running")
+    time.sleep(0.5)  # the Workflow's last writes for the step's start are synced
+    before = _execution_reconciles(system)
+    time.sleep(4)
+    assert _execution_reconciles(system) - before == 0
+    assert system.controller is not None and system.controller.node_watch.watching() == 1
+    system.sim.paused = set()
+    system.wait_state("web-1", "Success", timeout=15)
+    wait_for(lambda: system.controller is not None and system.controller.node_watch.watching() == 0,
+             what="the finished run forgotten by the node check")
+
+
 def test_the_run_is_placed_where_its_cache_is(system: System) -> None:
     _inventory(system, "node-7", ["team/web"])
     system.apply_pipeline("web", CACHED)

@@ -3,6 +3,7 @@ a late write takes the cache (and the index) back before what the API server sto
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +33,29 @@ def test_the_resync_queues_every_execution_not_yet_final_and_no_finished_one() -
     taken = {queue.get(timeout=0.01) for _ in range(5)}
     assert taken == {("execution", "other", "api-1"), ("execution", "team", "web-2"),
                      ("execution", "team", "web-3"), ("execution", "team", "web-4"), None}
+    for key in taken - {None}:
+        queue.done(key)
+    # the running ones only every running_every-th time: their engine wakes them
+    assert Resync(index, queue, 30.0).once(running=False) == 3
+    assert {queue.get(timeout=0.01) for _ in range(4)} == {
+        ("execution", "other", "api-1"), ("execution", "team", "web-3"), ("execution", "team", "web-4"), None}
+
+
+def test_the_resync_looks_at_running_executions_every_tenth_time() -> None:
+    index = ExecutionIndex()
+    index.update("team", ex("web-1", state="Building"))
+    index.update("team", ex("web-2", state="Queueing"))
+    queue = WorkQueue()
+    resync = Resync(index, queue, 0.02, running_every=3).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        key = queue.get(timeout=0.05)
+        if key is not None:
+            seen.append(key[2])  # type: ignore[index]
+            queue.done(key)
+    resync.stop()
+    assert seen.count("web-2") >= 9 and 1 <= seen.count("web-1") <= seen.count("web-2") // 3 + 1, seen
 
 
 class _Listing:

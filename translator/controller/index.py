@@ -151,11 +151,12 @@ class ExecutionIndex:
                     skipped += 1
             return at - skipped
 
-    def unfinished(self) -> list[Key]:
-        """Every execution not yet final (running or waiting), in every namespace: what a resync looks at."""
+    def unfinished(self, *, running: bool = True) -> list[Key]:
+        """Every execution not yet final (running or waiting; only the waiting ones with `running`
+        False), in every namespace: what a resync looks at."""
         with self._lock:
-            running = [(ns, name) for ns, names in self._running.items() for name in names]
-            return running + [(ns, o[2]) for ns, line in self._waiting.items() for o in line]
+            found = [(ns, name) for ns, names in self._running.items() for name in names] if running else []
+            return found + [(ns, o[2]) for ns, line in self._waiting.items() for o in line]
 
     def newest(self, namespace: str, pipeline: str) -> str | None:
         """The pipeline's execution with the highest run number."""

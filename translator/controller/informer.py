@@ -38,6 +38,7 @@ log = logging.getLogger("translator.informer")
 
 Handler = Callable[[str, dict[str, Any]], None]
 PAGE_SIZE = 500
+CLUSTER_KINDS = {"namespace", "node"}  # core kinds that are not namespaced
 NAMESPACE_KEY = re.compile(rb'"namespace"\s*:\s*"([^"\\]*)"')
 PAGED_ATTEMPTS = 3  # an expired continue token restarts the list; after that many, one unpaged list
 
@@ -142,8 +143,8 @@ class Informer:
             core: Any = self.kube.core if self.group == "" else self.kube.rbac
             if namespace:
                 return getattr(core, f"list_namespaced_{self.core_kind}"), (namespace,)
-            if self.core_kind == "namespace":
-                return core.list_namespace, ()
+            if self.core_kind in CLUSTER_KINDS:
+                return getattr(core, f"list_{self.core_kind}"), ()
             return getattr(core, f"list_{self.core_kind}_for_all_namespaces"), ()
         if namespace:
             return self.kube.custom.list_namespaced_custom_object, (self.group, self.version, namespace, self.plural)

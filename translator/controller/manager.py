@@ -18,7 +18,7 @@ from typing import Any
 
 from translator.api.config_types import PipelineConfig
 from translator.api.resources_types import API_VERSION, PipelineSettingSpec, PipelineSpec
-from translator.controller import commit_status, slim
+from translator.controller import commit_status, nodeloss, slim
 from translator.controller.admission import AdmissionQueue, Placement
 from translator.controller.backoff import FailureLog, transient_reason
 from translator.controller.cacheindex import CacheIndex
@@ -90,6 +90,10 @@ class Controller:
             for p, g, k in (("serviceaccounts", "", "service_account"), ("configmaps", "", "config_map"),
                             ("rolebindings", "rbac.authorization.k8s.io", "role_binding"))
         ]
+        self.nodes = Informer(kube, plural="nodes", group="", version="v1", core_kind="node",
+                              slim=nodeloss.slim_node, handler=lambda k, o: self.node_watch.on_event(k, o))
+        self.node_watch = nodeloss.NodeWatch(lambda n: self.nodes.get("", n), self.nodes.synced.is_set,
+                                             lambda key: self.queue.add(key, urgent=True))
         self.namespace_informer = Informer(kube, plural="namespaces", group="", version="v1", core_kind="namespace",
                                            handler=lambda _k, _o: self._enqueue_all_settings())
         self.registry = registry or EngineRegistry()
@@ -112,7 +116,7 @@ class Controller:
         self.settings_reconciler = SettingsReconciler(kube, self.namespace_informer, self.registry,
                                                       self.config.default_engine)
         self.reconcilers: dict[str, Reconciler] = {
-            "execution": ExecutionReconciler(self.shared, self.finish),
+            "execution": ExecutionReconciler(self.shared, self.finish, self.node_watch),
             "pipeline": PipelineReconciler(self.shared, self.finish),
             "credential": CredentialReconciler(self.shared, self.credentials),
             "setting": SettingReconciler(self.settings, self.settings_reconciler),
@@ -127,7 +131,7 @@ class Controller:
 
     def informers(self) -> list[Informer]:
         return [self.namespace_informer, self.settings, self.credentials, self.pipelines, self.inventories,
-                self.workflows, self.executions, *self.managed]
+                self.nodes, self.workflows, self.executions, *self.managed]
 
     def watch(self) -> Controller:
         """Start the informers and wait until their caches are whole: a warm standby does only this."""

@@ -8,10 +8,16 @@ together): 0.5-1 s, 1-2 s, ... up to a minute (controller-runtime starts at 5 ms
 1,000 s; a first retry sooner than about half a second here lets a Queueing run miss the
 wake-up of a freed slot, found by test_resilience); `forget` resets it after a success. A key
 that keeps failing, against an API server that is down, then costs one retry a minute.
+
+Keys added for later wait in a heap, each key once: added again while it waits, it keeps the
+sooner of its two times (client-go's delaying_queue.go: insert updates readyAt only when the new
+one is earlier). A get costs O(log n) for each key that came due, however many wait.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import random
 import threading
 import time
@@ -29,7 +35,9 @@ class WorkQueue:
         self._urgent: deque[Hashable] = deque()  # served first: status sync before new admissions
         self._dirty: set[Hashable] = set()
         self._processing: set[Hashable] = set()
-        self._delayed: list[tuple[float, Hashable]] = []
+        self._delayed: list[tuple[float, int, Hashable]] = []  # a heap; entries no longer in _waiting are stale
+        self._waiting: dict[Hashable, float] = {}  # key -> when it is due
+        self._seq = itertools.count()
         self._shutdown = False
         self._streak = 0
 
@@ -46,8 +54,13 @@ class WorkQueue:
                 self._cond.notify()
 
     def add_after(self, key: Hashable, seconds: float) -> None:
+        due = time.monotonic() + seconds
         with self._cond:
-            self._delayed.append((time.monotonic() + seconds, key))
+            current = self._waiting.get(key)
+            if current is not None and current <= due:
+                return  # already waiting to come sooner
+            self._waiting[key] = due
+            heapq.heappush(self._delayed, (due, next(self._seq), key))
             self._cond.notify()
 
     def add_rate_limited(self, key: Hashable) -> float:
@@ -74,14 +87,15 @@ class WorkQueue:
         with self._cond:
             while True:
                 now = time.monotonic()
-                due = [k for t, k in self._delayed if t <= now]
-                if due:
-                    self._delayed = [(t, k) for t, k in self._delayed if t > now]
-                    for k in due:
-                        if k not in self._dirty:
-                            self._dirty.add(k)
-                            if k not in self._processing:
-                                self._queue.append(k)
+                while self._delayed and self._delayed[0][0] <= now:
+                    t, _, k = heapq.heappop(self._delayed)
+                    if self._waiting.get(k) != t:
+                        continue  # stale: the key was moved sooner
+                    del self._waiting[k]
+                    if k not in self._dirty:
+                        self._dirty.add(k)
+                        if k not in self._processing:
+                            self._queue.append(k)
                 if self._urgent or self._queue:
                     # urgent first, but never more than 2 in a row while others wait: no starvation
                     take_urgent = bool(self._urgent) and (not self._queue or self._streak < 2)
@@ -92,13 +106,13 @@ class WorkQueue:
                     return key
                 if self._shutdown or now >= deadline:
                     return None
-                waits = [deadline - now] + [t - now for t, _ in self._delayed]
-                self._cond.wait(timeout=max(0.001, min(waits)))
+                wait = deadline - now if not self._delayed else min(deadline, self._delayed[0][0]) - now
+                self._cond.wait(timeout=max(0.001, wait))
 
     def done(self, key: Hashable) -> None:
         with self._cond:
             self._processing.discard(key)
-            if key in self._dirty and key not in self._urgent and key not in self._queue:
+            if key in self._dirty:  # added while processing: never queued meanwhile (add and get skip it)
                 self._queue.append(key)
                 self._cond.notify()
 

@@ -114,13 +114,12 @@ class ArgoEngine:
         for obj in (out.config_map, out.workflow):
             wns.own(obj, execution)
         try:
-            self.kube.call(self.kube.core.create_namespaced_config_map, namespace, out.config_map)
+            self.kube.create("configmaps", namespace, out.config_map, group="", version="v1")  # the lean path
         except client.ApiException as exc:
             if exc.status != 409:
                 raise EngineError("ConfigMapNotCreated", f"cannot create the scripts ConfigMap: {exc.reason}") from exc
             try:  # a conflict that left nothing behind must not leave the pods without their scripts
-                self.kube.call(self.kube.core.read_namespaced_config_map, out.config_map["metadata"]["name"],
-                               namespace)
+                self.kube.get("configmaps", namespace, out.config_map["metadata"]["name"], group="", version="v1")
             except client.ApiException as again:
                 raise EngineError("ConfigMapNotCreated", "the scripts ConfigMap was not created "
                                   f"({exc.status}, then {again.status})") from again

@@ -33,11 +33,11 @@ log = logging.getLogger("translator.controller")
 
 
 class ExecutionReconciler:
-    def __init__(self, shared: Shared, finish: FinishActions) -> None:
+    def __init__(self, shared: Shared, finish: FinishActions, nodes: nodeloss.NodeWatch) -> None:
         self.shared = shared
         self.finish = finish
         self._lock = threading.Lock()
-        self._nodes = nodeloss.NodeWatch(shared.kube)
+        self._nodes = nodes  # the Node informer's view: a lost node wakes the runs on it
         self._provision_started: dict[tuple[str, str], float] = {}  # monotonic: the engine refusing a run
         self._unreachable_since: dict[tuple[str, str], float] = {}  # monotonic: the engine not answering
         self.start_watch = StartWatch(shared.clock, shared.config.start_deadline_seconds)  # pods that cannot start
@@ -48,6 +48,7 @@ class ExecutionReconciler:
         if obj is None:
             shared.forget_plans(namespace, name)
             self.start_watch.forget((namespace, name))
+            self._nodes.forget(("execution", namespace, name))
             for engine_name in shared.registry.names():  # what no garbage collector deletes (another namespace)
                 getattr(shared.registry.get(engine_name), "release", lambda _ns, _n: None)(namespace, name)
             return
@@ -192,8 +193,8 @@ class ExecutionReconciler:
         if node:  # the node the run is on is gone: fail now, not at the deadline
             engine.stop(ex, plan, why)
             status = nodeloss.failed(status, node, why, now=now)
-        elif engine_name == "argo" and nodeloss.watched(obs):
-            shared.queue.add_after(("execution", *key), nodeloss.CHECK_SECONDS)
+        if engine_name == "argo":
+            self._nodes.follow(("execution", *key), None if status.execution_state.finished else obs)
         if status.execution_state.finished:
             self.start_watch.forget(key)
         elif recheck is not None:

@@ -37,7 +37,8 @@ def git_credentials(shared: Shared, ns: str, pipeline: dict[str, Any]) -> GitCre
 
 def initialize(shared: Shared, finish: FinishActions, obj: dict[str, Any], ex: PipelineExecution
                ) -> tuple[dict[str, Any], PipelineExecution | None]:
-    """(the object as written, the initialized execution, or None when the run ended here)."""
+    """(the object as written, the initialized execution with its status not yet written, or None
+    when the run ended here)."""
     ns, name = ex.metadata.namespace, ex.metadata.name
     now = shared.now()
     status = PipelineExecutionStatus(started=now)
@@ -104,6 +105,8 @@ def initialize(shared: Shared, finish: FinishActions, obj: dict[str, Any], ex: P
     status.stages = initial_stages(layout(plan))
     set_condition(status, Condition(type=ConditionType.INITIALIZED, status="True", reason="Initialized",
                                     message=f"run {ex.spec.run} of {ex.spec.pipeline_name}"), now=now)
-    obj = shared.write_status(obj, status)
     finish.report(ns, ex.spec.pipeline_name)
-    return obj, shared.execution(obj)
+    # not written here: the step that follows at once (admit, queue or stop) writes this status with its
+    # own change, one write instead of two; a reconcile that fails before that initializes again (the
+    # run number and the config snapshot are in the spec already)
+    return obj, ex.model_copy(update={"status": status})

@@ -4,13 +4,11 @@ node costs nothing while it waits) is in test_run_forms.py."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable
 from typing import Any
 
 from translator.api.states import State
 from translator.controller.nodeloss import NodeWatch, slim_node
-from translator.controller.workqueue import WorkQueue
 from translator.status.argo import StepObservation, WorkflowObservation
 
 
@@ -80,32 +78,3 @@ def test_a_cached_node_keeps_only_its_identity_and_ready_condition() -> None:
     slim = slim_node(_node("n1", "True"))
     assert slim == {"metadata": {"name": "n1", "uid": "u-n1", "resourceVersion": "7"},
                     "status": {"conditions": [{"type": "Ready", "status": "True", "reason": ""}]}}
-
-
-def test_a_key_waiting_comes_once_at_the_sooner_of_its_times() -> None:
-    queue = WorkQueue()
-    queue.add_after("k", 0.3)
-    queue.add_after("k", 5.0)  # later: the key keeps its sooner time
-    queue.add_after("j", 0.4)
-    queue.add_after("j", 0.1)  # sooner: moved up
-    began = time.monotonic()
-    assert queue.get(timeout=2) == "j"
-    queue.done("j")
-    assert queue.get(timeout=2) == "k"
-    queue.done("k")
-    assert time.monotonic() - began < 1.0
-    assert queue.get(timeout=0.6) is None  # neither comes again from its other time
-
-
-def test_many_waiting_keys_come_due_in_order() -> None:
-    queue = WorkQueue()
-    for i in reversed(range(200)):
-        queue.add_after(i, 0.05 + i / 10000)
-    queue.add("now")
-    assert queue.get(timeout=1) == "now"
-    time.sleep(0.1)
-    got = []
-    while (key := queue.get(timeout=0.05)) is not None:
-        got.append(key)
-        queue.done(key)
-    assert got == list(range(200))

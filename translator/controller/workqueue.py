@@ -32,6 +32,7 @@ class WorkQueue:
         self._failures: dict[Hashable, int] = {}
         self._cond = threading.Condition()
         self._queue: deque[Hashable] = deque()
+        self._in_queue: set[Hashable] = set()  # the keys of _queue: a membership test without a scan
         self._urgent: deque[Hashable] = deque()  # served first: status sync before new admissions
         self._dirty: set[Hashable] = set()
         self._processing: set[Hashable] = set()
@@ -44,14 +45,22 @@ class WorkQueue:
     def add(self, key: Hashable, *, urgent: bool = False) -> None:
         with self._cond:
             if key in self._dirty:
-                if urgent and key in self._queue:
+                if urgent and key in self._in_queue:
                     self._queue.remove(key)
+                    self._in_queue.discard(key)
                     self._urgent.append(key)
                 return
             self._dirty.add(key)
             if key not in self._processing:
-                (self._urgent if urgent else self._queue).append(key)
+                if urgent:
+                    self._urgent.append(key)
+                else:
+                    self._enqueue(key)
                 self._cond.notify()
+
+    def _enqueue(self, key: Hashable) -> None:
+        self._queue.append(key)
+        self._in_queue.add(key)
 
     def add_after(self, key: Hashable, seconds: float) -> None:
         due = time.monotonic() + seconds
@@ -95,11 +104,12 @@ class WorkQueue:
                     if k not in self._dirty:
                         self._dirty.add(k)
                         if k not in self._processing:
-                            self._queue.append(k)
+                            self._enqueue(k)
                 if self._urgent or self._queue:
                     # urgent first, but never more than 2 in a row while others wait: no starvation
                     take_urgent = bool(self._urgent) and (not self._queue or self._streak < 2)
                     key = self._urgent.popleft() if take_urgent else self._queue.popleft()
+                    self._in_queue.discard(key)
                     self._streak = self._streak + 1 if take_urgent else 0
                     self._dirty.discard(key)
                     self._processing.add(key)
@@ -113,7 +123,7 @@ class WorkQueue:
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty:  # added while processing: never queued meanwhile (add and get skip it)
-                self._queue.append(key)
+                self._enqueue(key)
                 self._cond.notify()
 
     def __len__(self) -> int:

@@ -89,7 +89,13 @@ def derive(
     `gave_up`: the steps whose pod could not start within `start_deadline` seconds; they fail
     the run with the kubelet's reason even when it is being shut down because of them.
     """
-    status = previous.model_copy(deep=True)
+    # a copy that shares nothing the caller may change: the stages are made anew below, the
+    # conditions list is replaced item by item (set_condition), the rest is copied (a deep copy of the
+    # stages was the largest cost of a status sync)
+    status = previous.model_copy(update={
+        "stages": [], "conditions": list(previous.conditions),
+        "cache": previous.cache.model_copy(deep=True) if previous.cache is not None else None,
+        "engine_ref": previous.engine_ref.model_copy(deep=True) if previous.engine_ref is not None else None})
     gave_up = gave_up or {}
     stopping = bool(stopped_by) or bool(obs and obs.shutdown)
     offloaded = obs.offloaded if obs else ""

@@ -44,7 +44,11 @@ def write_index(store: LogStore, obj: dict[str, Any]) -> str:
 
 def prune(shared: Shared, namespace: str, pipeline: str, setting: PipelineSettingSpec) -> int:
     """Delete what the history setting no longer keeps (up to PRUNE_BATCH); how many went."""
-    runs = [history.Run(*found) for found in shared.index.runs_of(namespace, pipeline)]
+    found = shared.index.runs_of(namespace, pipeline)
+    keep = setting.history
+    if keep.keep_seconds <= 0 and 0 < keep.keep_runs and len(found) <= keep.keep_runs:
+        return 0  # fewer runs than kept, and no age limit: nothing to look at (the common case, per reconcile)
+    runs = [history.Run(*f) for f in found]
     doomed = history.to_prune(runs, keep_runs=setting.history.keep_runs, keep_seconds=setting.history.keep_seconds,
                               now=shared.clock(), newest=shared.index.newest(namespace, pipeline) or "")
     if not doomed:

@@ -15,6 +15,7 @@ optional exponent); a value this module cannot read is a QuantityError naming it
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -36,6 +37,7 @@ class QuantityError(ValueError):
     """A request or limit that is not a Kubernetes quantity."""
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and the same few quantities come with every run
 def units(quantity: str, resource: str) -> int:
     """`quantity` in whole units: millicores for cpu, bytes otherwise (rounded up, as Kubernetes does)."""
     match = _QUANTITY.fullmatch(quantity.strip())
@@ -51,6 +53,7 @@ def units(quantity: str, resource: str) -> int:
     return int(-((-value.numerator) // value.denominator))  # ceiling
 
 
+@functools.lru_cache(maxsize=4096)
 def quantity(value: int, resource: str) -> str:
     """Whole units back to a quantity: `2` / `250m` for cpu; `1Gi`, `96Mi` or bytes for memory."""
     if resource == "cpu":

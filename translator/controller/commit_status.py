@@ -229,6 +229,14 @@ class Reporter:
 
     # ------------------------------------------------------------------ deciding (no request)
 
+    def reports_for(self, namespace: str, pipeline_name: str) -> bool:
+        """Whether runs of this pipeline can have a commit status at all (a credential of a provider)."""
+        pipeline = self.pipeline(namespace, pipeline_name)
+        name = ((pipeline or {}).get("spec") or {}).get("sourceCodeCredentialName") or ""
+        credential = self.credential(namespace, name) if name else None
+        return credential is not None and (credential.get("spec") or {}).get("sourceCodeType") in (
+            "github", "gitlab", "bitbucket")
+
     def _source(self, obj: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
         spec, meta = obj.get("spec") or {}, obj.get("metadata") or {}
         if not spec.get("commit"):

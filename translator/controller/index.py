@@ -164,6 +164,11 @@ class ExecutionIndex:
             runs = self._runs.get((namespace, pipeline))
             return runs[-1][1] if runs else None
 
+    def pipelines(self) -> list[Key]:
+        """(namespace, pipeline) of every pipeline with executions."""
+        with self._lock:
+            return list(self._runs)
+
     def runs_of(self, namespace: str, pipeline: str) -> list[tuple[str, int, str, str]]:
         """(name, run, state, ended) of each of the pipeline's executions, by run."""
         with self._lock:

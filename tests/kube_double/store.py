@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import dataclasses
 import json
 import random
 import threading
@@ -84,16 +85,70 @@ class Event:
     resource: Resource
     obj: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    prev: dict[str, Any] | None = None  # the object before a MODIFIED (stored objects are replaced, never changed)
 
 
 Key = tuple[str, str, str, str]  # (group, plural, namespace, name)
+
+
+class Objects(dict[Key, dict[str, Any]]):
+    """The stored objects, indexed as the garbage collector's graph builder keeps its graph
+    (garbagecollector/graph_builder.go: each node's dependents, by the owner's uid), so collecting
+    an owner's dependents does not scan the store under its lock. The indexes only ever gain
+    keys: a lookup checks each against the object stored now (an entry outlives a deletion or a
+    changed ownerReference harmlessly; a deletion takes its own entries out)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dependents: dict[str, set[Key]] = {}  # owner uid -> keys that named it
+        self.by_uid: dict[str, set[Key]] = {}  # uid -> keys that held it
+
+    def __setitem__(self, key: Key, obj: dict[str, Any]) -> None:
+        super().__setitem__(key, obj)
+        meta = obj.get("metadata") or {}
+        if meta.get("uid"):
+            self.by_uid.setdefault(str(meta["uid"]), set()).add(key)
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("uid"):
+                self.dependents.setdefault(str(ref["uid"]), set()).add(key)
+
+    def __delitem__(self, key: Key) -> None:
+        meta = self[key].get("metadata") or {}
+        super().__delitem__(key)
+        for index, uids in ((self.by_uid, [meta.get("uid")]),
+                            (self.dependents, [r.get("uid") for r in meta.get("ownerReferences") or []])):
+            for uid in uids:
+                if uid and (keys := index.get(str(uid))) is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[str(uid)]
+
+    def owned_by(self, uid: str) -> list[Key]:
+        """Keys of the objects whose ownerReferences name `uid` now, in key order."""
+        keys = self.dependents.get(uid) or set()
+        found = sorted(k for k in keys if k in self and any(
+            r.get("uid") == uid for r in self[k]["metadata"].get("ownerReferences") or []))
+        if found:
+            self.dependents[uid] = set(found)
+        else:
+            self.dependents.pop(uid, None)
+        return found
+
+    def with_uid(self, uid: str) -> list[Key]:
+        keys = self.by_uid.get(uid) or set()
+        found = sorted(k for k in keys if k in self and self[k]["metadata"].get("uid") == uid)
+        if found:
+            self.by_uid[uid] = set(found)
+        else:
+            self.by_uid.pop(uid, None)
+        return found
 
 
 @dataclass
 class Store:
     history_size: int = 5000
     resources: dict[tuple[str, str], Resource] = field(default_factory=dict)  # (group, plural)
-    objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    objects: Objects = field(default_factory=Objects)
     logs: dict[tuple[str, ...], str] = field(default_factory=dict)  # (namespace, pod[, container]) -> log text
     rv: int = 1000
     history: list[Event] = field(default_factory=list)  # ascending resourceVersion
@@ -179,8 +234,8 @@ class Store:
         self.rv += 1
         return self.rv
 
-    def _record(self, kind: str, res: Resource, obj: dict[str, Any]) -> None:
-        self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, copy.deepcopy(obj)))
+    def _record(self, kind: str, res: Resource, obj: dict[str, Any], prev: dict[str, Any] | None = None) -> None:
+        self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, copy.deepcopy(obj), prev=prev))
         if len(self.history) > self.history_size * 1.25:
             del self.history[: len(self.history) - self.history_size]
         self.lock.notify_all()
@@ -279,7 +334,7 @@ class Store:
             self._collect_garbage(meta["uid"])
             return copy.deepcopy(new)
         self.objects[key] = new
-        self._record("MODIFIED", res, new)
+        self._record("MODIFIED", res, new, current)
         updated = copy.deepcopy(new)
         if new["metadata"].get("ownerReferences") != current["metadata"].get("ownerReferences"):
             self._collect_if_orphaned(res, key)
@@ -339,7 +394,7 @@ class Store:
             change(obj)
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
-            self._record("MODIFIED", res, obj)
+            self._record("MODIFIED", res, obj, current)
             return copy.deepcopy(obj)
 
     def delete(self, res: Resource, namespace: str, name: str, propagation: str = "Background") -> dict[str, Any]:
@@ -347,11 +402,11 @@ class Store:
             key, current = self._current(res, namespace, name)
             if current["metadata"].get("finalizers"):
                 if not current["metadata"].get("deletionTimestamp"):
-                    current = copy.deepcopy(current)
+                    before, current = current, copy.deepcopy(current)
                     current["metadata"]["deletionTimestamp"] = now()
                     current["metadata"]["resourceVersion"] = str(self._next_rv())
                     self.objects[key] = current
-                    self._record("MODIFIED", res, current)
+                    self._record("MODIFIED", res, current, before)
                 return copy.deepcopy(current)
             return self._delete_now(res, key, current, propagation)
 
@@ -398,17 +453,16 @@ class Store:
         if not solid:
             self._delete_now(res, key, obj, "Background")
         elif len(solid) != len(refs):
-            obj = copy.deepcopy(obj)
+            before, obj = obj, copy.deepcopy(obj)
             obj["metadata"]["ownerReferences"] = solid
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
-            self._record("MODIFIED", res, obj)
+            self._record("MODIFIED", res, obj, before)
 
     def _report_invalid_namespace(self, res: Resource, key: Key, obj: dict[str, Any], ref: dict[str, Any]) -> None:
         """graph_builder.go reportInvalidNamespaceOwnerRef: the owner's uid is known in another
         namespace, so the reference can never resolve; a Warning Event on the dependent says so."""
-        elsewhere = any(o["metadata"].get("uid") == ref.get("uid") and k[2] not in ("", key[2])
-                        for k, o in self.objects.items())
+        elsewhere = any(k[2] not in ("", key[2]) for k in self.objects.with_uid(str(ref.get("uid") or "")))
         if not elsewhere or not key[2]:
             return
         owner = (f"[{ref.get('apiVersion')}/{ref.get('kind')}, namespace: {key[2]}, name: {ref.get('name')}, "
@@ -421,9 +475,11 @@ class Store:
                                "name": key[3], "uid": obj["metadata"].get("uid")}})
 
     def _collect_garbage(self, owner_uid: str) -> None:
-        """Delete every object whose ownerReferences name `owner_uid` (and theirs, in turn)."""
-        for k, obj in list(self.objects.items()):
-            if k not in self.objects:
+        """Delete every object whose ownerReferences name `owner_uid` (and theirs, in turn), found
+        by the owner's uid (Objects.dependents) as the graph builder finds a node's dependents."""
+        for k in self.objects.owned_by(owner_uid):
+            obj = self.objects.get(k)
+            if obj is None:
                 continue
             refs = obj["metadata"].get("ownerReferences") or []
             if any(r.get("uid") == owner_uid for r in refs):
@@ -447,8 +503,34 @@ class Store:
         if self.history and rv < self.history[0].rv - 1 and rv < self.rv:
             raise ApiError(410, "Expired", f"too old resource version: {rv} ({self.history[0].rv - 1})")
         start = bisect.bisect_right(self.history, rv, key=lambda e: e.rv)
-        return [e for e in self.history[start:] if e.resource == res
-                and (not namespace or e.obj["metadata"].get("namespace", "") == namespace) and match(e.obj)]
+        found = []
+        for e in self.history[start:]:
+            if e.resource != res or (namespace and e.obj["metadata"].get("namespace", "") != namespace):
+                continue
+            seen = _as_watched(e, match)
+            if seen is not None:
+                found.append(seen)
+        return found
+
+
+def _as_watched(event: Event, match: Callable[[dict[str, Any]], bool]) -> Event | None:
+    """apiserver cacher/cache_watcher.go convertToWatchEvent: a change is seen through the
+    watch's selector by the object before and after it. Both match: MODIFIED; only the new one:
+    ADDED (labels changed into the selector); only the old one: DELETED, with the old object at
+    the event's resourceVersion (labels changed out of it); neither: nothing."""
+    if event.type == "DELETED":
+        return event if match(event.obj) else None
+    now = match(event.obj)
+    before = event.prev is not None and match(event.prev)
+    if now and (before or event.type == "ADDED"):
+        return event
+    if now:
+        return dataclasses.replace(event, type="ADDED")
+    if before and event.prev is not None:
+        gone = copy.deepcopy(event.prev)
+        gone["metadata"]["resourceVersion"] = str(event.rv)
+        return dataclasses.replace(event, type="DELETED", obj=gone)
+    return None
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:

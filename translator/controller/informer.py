@@ -16,6 +16,12 @@ What the cache holds is `slim(obj)` (slim.py): no managedFields, no last-applied
 and for the resources that have one a compact form of the objects that are done (a finished
 execution as a few hundred bytes). `keep(obj)` drops objects of other shards before they are
 cached or handled. Handlers get (event type, object as received); the cache is updated first.
+
+Several label selectors (`label_selectors`) are several list-and-watch streams into one cache
+(a shard's own Workflows by bucket, and those made before the bucket label): each object
+remembers the stream it came from, so one stream's relist or DELETED never drops what another
+stream holds (an object whose labels move it between streams is ADDED by one and DELETED by the
+other, in either order).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from translator.kubeclient import Kube, explain, status_of
 log = logging.getLogger("translator.informer")
 
 Handler = Callable[[str, dict[str, Any]], None]
+Stream = tuple[str, int]  # (namespace, index of the label selector)
 PAGE_SIZE = 500
 CLUSTER_KINDS = {"namespace", "node"}  # core kinds that are not namespaced
 NAMESPACE_KEY = re.compile(rb'"namespace"\s*:\s*"([^"\\]*)"')
@@ -67,7 +74,8 @@ def _lines(resp: Any) -> Iterator[bytes]:
 
 class Informer:
     def __init__(self, kube: Kube, *, plural: str, group: str, version: str, namespaces: list[str] | None = None,
-                 label_selector: str = "", core_kind: str = "", handler: Handler | None = None,
+                 label_selector: str = "", label_selectors: list[str] | None = None, core_kind: str = "",
+                 handler: Handler | None = None,
                  watch_timeout: int = 300, keep: Callable[[dict[str, Any]], bool] | None = None,
                  slim: Callable[[dict[str, Any]], slimming.Cached] = slimming.strip,
                  page_size: int = PAGE_SIZE, backoff: Callable[[], Backoff] = Backoff,
@@ -76,7 +84,12 @@ class Informer:
         self.kube = kube
         self.plural, self.group, self.version = plural, group, version
         self.namespaces = namespaces or [""]
-        self.label_selector = label_selector
+        self.selectors = list(label_selectors or [label_selector])
+        self.streams: list[Stream] = [(ns, i) for ns in self.namespaces for i in range(len(self.selectors))]
+        # the stream each object came from, where there are several selectors a namespace
+        self._origin: dict[tuple[str, str], int] | None = {} if len(self.selectors) > 1 else None
+        self._listed: set[Stream] = set()
+        self.dropped = 0  # objects listed or watched that were another shard's (read, then dropped)
         self.core_kind = core_kind  # "" for custom objects; e.g. "config_map" for core resources
         self.handler = handler
         self.watch_timeout = watch_timeout
@@ -93,7 +106,7 @@ class Informer:
         self.synced = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._responses: dict[str, Any] = {}  # the open watch of each namespace, closed by stop()
+        self._responses: dict[Stream, Any] = {}  # the open watch of each stream, closed by stop()
 
     # ---------------------------------------------------------------- reading the cache
 
@@ -150,12 +163,12 @@ class Informer:
             return self.kube.custom.list_namespaced_custom_object, (self.group, self.version, namespace, self.plural)
         return self.kube.custom.list_cluster_custom_object, (self.group, self.version, self.plural)
 
-    def _page(self, namespace: str, token: str, limit: int) -> dict[str, Any]:
-        fn, args = self._list_fn(namespace)
+    def _page(self, stream: Stream, token: str, limit: int) -> dict[str, Any]:
+        fn, args = self._list_fn(stream[0])
         extra: dict[str, Any] = {"limit": limit} if limit else {}
         if token:
             extra["_continue"] = token
-        resp = self.kube.call(fn, *args, label_selector=self.label_selector, _preload_content=False, **extra)
+        resp = self.kube.call(fn, *args, label_selector=self.selectors[stream[1]], _preload_content=False, **extra)
         if isinstance(resp, dict):  # a client that decoded it already
             return resp
         try:
@@ -164,25 +177,27 @@ class Informer:
             resp.release_conn()
         return page
 
-    def _relist(self, namespace: str) -> str:
+    def _relist(self, stream: Stream | str) -> str:
         """List everything (kept) into the cache, page by page, handling each change as it comes (a
         page's objects are dropped before the next is read), then what is gone; the list's resourceVersion.
         An expired continue token lists again from the start; after PAGED_ATTEMPTS, one unpaged list."""
+        if isinstance(stream, str):  # a namespace: its (first) selector's stream
+            stream = (stream, 0)
         for attempt in range(PAGED_ATTEMPTS + 1):
             limit = self.page_size if attempt < PAGED_ATTEMPTS else 0
             seen: set[tuple[str, str]] = set()
             rv = ""
             try:
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"list-{self.plural}") as pool:
-                    coming = pool.submit(self._page, namespace, "", limit)
+                    coming = pool.submit(self._page, stream, "", limit)
                     while True:
                         page = coming.result()
                         meta = page.get("metadata") or {}
                         rv = rv or str(meta.get("resourceVersion") or "")
                         token = str(meta.get("continue") or "")
                         if token:  # the server makes the next page while this one is cached
-                            coming = pool.submit(self._page, namespace, token, limit)
-                        self._take(page.pop("items", None) or [], seen)
+                            coming = pool.submit(self._page, stream, token, limit)
+                        self._take(page.pop("items", None) or [], seen, stream)
                         if not token:
                             break
             except client.ApiException as exc:
@@ -190,23 +205,33 @@ class Informer:
                     raise
                 log.info("the list of %s expired between pages; listing again", self.plural)
                 continue
+            namespace = stream[0]
             with self.lock:
-                gone = [k for k in self.cache if (not namespace or k[0] == namespace) and k not in seen]
-                removed = [slimming.thaw(self.cache.pop(k)) for k in gone]
+                if self._origin is not None:
+                    gone = [k for k, s in self._origin.items() if s == stream[1] and k not in seen
+                            and (not namespace or k[0] == namespace)]
+                    for k in gone:
+                        del self._origin[k]
+                else:
+                    gone = [k for k in self.cache if (not namespace or k[0] == namespace) and k not in seen]
+                removed = [slimming.thaw(self.cache.pop(k)) for k in gone if k in self.cache]
             for obj in removed:
                 self._dispatch("DELETED", obj)
             return rv
         raise Expired(f"the list of {self.plural} kept expiring")
 
-    def _take(self, items: list[dict[str, Any]], seen: set[tuple[str, str]]) -> None:
+    def _take(self, items: list[dict[str, Any]], seen: set[tuple[str, str]], stream: Stream) -> None:
         """One page of a list: cached (slim), and handed to the handler where it changed."""
         changed = []
         with self.lock:
             for obj in items:
                 if self.keep is not None and not self.keep(obj):
+                    self.dropped += 1
                     continue
                 key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
                 seen.add(key)
+                if self._origin is not None:
+                    self._origin[key] = stream[1]
                 old = self.cache.get(key)
                 if old is not None and _older(obj, slimming.meta_of(old)):
                     continue  # a list served before our own later write: the cache keeps the write
@@ -224,19 +249,20 @@ class Informer:
             except Exception:  # one bad object never stops the loop
                 log.exception("handler failed for %s %s", kind, obj.get("metadata", {}).get("name"))
 
-    def _watch(self, namespace: str, rv: str, heard: Callable[[], None]) -> str:
+    def _watch(self, stream: Stream, rv: str, heard: Callable[[], None]) -> str:
         """Follow the watch from `rv` until it ends (`heard()` at each event); the last resourceVersion seen."""
-        fn, args = self._list_fn(namespace)
-        resp = self.kube.call(fn, *args, label_selector=self.label_selector, watch=True, resource_version=rv,
+        fn, args = self._list_fn(stream[0])
+        resp = self.kube.call(fn, *args, label_selector=self.selectors[stream[1]], watch=True, resource_version=rv,
                               timeout_seconds=self.watch_timeout, allow_watch_bookmarks=True, _preload_content=False,
                               _request_timeout=(self.kube.request_timeout[0], self.watch_timeout + 30))
-        self._responses[namespace] = resp
+        self._responses[stream] = resp
         try:
             for line in _lines(resp):
                 if self._stop.is_set():
                     break
                 heard()
                 if self.owns_namespace is not None and not self._maybe_ours(line):
+                    self.dropped += 1
                     continue  # another shard's object: not even decoded
                 event = json.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
@@ -245,10 +271,20 @@ class Informer:
                         raise Expired(obj.get("message") or "expired")
                     raise client.ApiException(status=obj.get("code", 500), reason=obj.get("message"))
                 rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-                if kind == "BOOKMARK" or (self.keep is not None and not self.keep(obj)):
+                if kind == "BOOKMARK":
+                    continue
+                if self.keep is not None and not self.keep(obj):
+                    self.dropped += 1
                     continue
                 key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
                 with self.lock:
+                    if self._origin is not None:
+                        if kind == "DELETED" and self._origin.get(key, stream[1]) != stream[1]:
+                            continue  # it left this stream for another, which holds it now
+                        if kind == "DELETED":
+                            self._origin.pop(key, None)
+                        else:
+                            self._origin[key] = stream[1]
                     if kind == "DELETED":
                         self.cache.pop(key, None)
                     else:
@@ -260,7 +296,7 @@ class Informer:
                             self.cache[key] = self.slim(obj)
                 self._dispatch(str(kind), obj)
         finally:
-            self._responses.pop(namespace, None)
+            self._responses.pop(stream, None)
             resp.release_conn()
         return rv
 
@@ -271,10 +307,12 @@ class Informer:
         found = NAMESPACE_KEY.findall(line) + (self._owner.findall(line) if self._owner is not None else [])
         return not found or any(self.owns_namespace(ns.decode("utf-8", "replace")) for ns in found)
 
-    def _run(self, namespace: str) -> None:
+    def _run(self, stream: Stream) -> None:
         rv = ""
         backoff = self.backoff()
-        failures = FailureLog(log, f"watch of {self.plural}" + (f" in {namespace}" if namespace else ""),
+        namespace = stream[0]
+        failures = FailureLog(log, f"watch of {self.plural}" + (f" in {namespace}" if namespace else "")
+                              + (f" ({self.selectors[stream[1]][:60]})" if self._origin is not None else ""),
                               interval=self.log_interval)
         events = [0]
 
@@ -286,13 +324,14 @@ class Informer:
         while not self._stop.is_set():
             try:
                 if not rv:
-                    rv = self._relist(namespace)
+                    rv = self._relist(stream)
                     backoff.reset()
                     failures.recovered()
-                    if namespace == self.namespaces[-1]:
+                    self._listed.add(stream)
+                    if len(self._listed) == len(self.streams):
                         self.synced.set()
                 events[0] = 0
-                rv = self._watch(namespace, rv, heard)
+                rv = self._watch(stream, rv, heard)
                 if not events[0]:  # a watch that ends at once, again and again, must not spin
                     self._stop.wait(backoff.next())
             except Exception as exc:
@@ -305,8 +344,9 @@ class Informer:
                 self._stop.wait(backoff.next())
 
     def start(self) -> Informer:
-        for ns in self.namespaces:
-            t = threading.Thread(target=self._run, args=(ns,), daemon=True, name=f"informer-{self.plural}-{ns}")
+        for stream in self.streams:
+            t = threading.Thread(target=self._run, args=(stream,), daemon=True,
+                                 name=f"informer-{self.plural}-{stream[0]}-{stream[1]}")
             t.start()
             self._threads.append(t)
         return self

@@ -68,7 +68,9 @@ class Controller:
                                    namespaces=ns, handler=self._on_execution, keep=owned, slim=slim.execution,
                                    owns_namespace=by_ns)
         self.workflows = Informer(kube, plural="workflows", group=ARGO_GROUP, version=ARGO_VERSION,
-                                  namespaces=ns, label_selector="devops.cubepaas.io/execution",
+                                  namespaces=ns,
+                                  # a shard's own buckets and the unlabelled, not every Workflow (shard_bucket.py)
+                                  label_selectors=self.config.shard.selectors("devops.cubepaas.io/execution"),
                                   handler=self._on_workflow, keep=None if owned is None else self._owns_workflow,
                                   owns_namespace=by_ns, owner_key=OWNER_ANNOTATION.encode(),
                                   slim=self._slim_workflow)

@@ -17,17 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-FNV_OFFSET = 0xCBF29CE484222325
-FNV_PRIME = 0x100000001B3
+from translator.engines.shard_bucket import BUCKET_LABEL, buckets_of_shard, fnv1a
+
 SHARD_FORMAT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 SETTING_NS_LABEL = "devops.cubepaas.io/setting-namespace"  # settings.SETTING_NS_LABEL: made for that setting
-
-
-def fnv1a(text: str) -> int:
-    value = FNV_OFFSET
-    for byte in text.encode():
-        value = ((value ^ byte) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
-    return value
 
 
 def shard_of(namespace: str, count: int) -> int:
@@ -63,6 +56,16 @@ class Shard:
         meta = obj.get("metadata") or {}
         namespace = (meta.get("labels") or {}).get(SETTING_NS_LABEL) or meta.get("namespace") or ""
         return self.owns(namespace)
+
+    def selectors(self, base: str) -> list[str]:
+        """The label selectors that bring this shard's bucket-labelled objects (shard_bucket.py)
+        and the unlabelled ones made before the label: each a watch of its own. `[base]` for the
+        whole, or when n does not divide the bucket count (the shard then drops the others itself)."""
+        buckets = None if self.whole else buckets_of_shard(self.index, self.count)
+        if buckets is None:
+            return [base]
+        prefix = f"{base}," if base else ""
+        return [f"{prefix}{BUCKET_LABEL} in ({','.join(map(str, buckets))})", f"{prefix}!{BUCKET_LABEL}"]
 
     def lease_name(self, base: str) -> str:
         """One Lease per shard; the whole (n = 1) keeps the unsharded name."""

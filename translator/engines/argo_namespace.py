@@ -22,6 +22,9 @@ carry, instead, these stored formats, and the controller deletes them when the e
 - annotation `devops.cubepaas.io/owner-uid`: the execution's uid;
 - label `devops.cubepaas.io/owner-namespace`: the execution's namespace (label-safe).
 
+Wherever they run, both carry label `devops.cubepaas.io/shard-bucket` (shard_bucket.py), so a
+controller shard watches only the Workflows of its namespaces.
+
 Copied Secrets carry label `devops.cubepaas.io/copied-from` (label-safe N) and annotation of
 the same name, `<namespace>/<secret>`; they stay while the setting points at W.
 """
@@ -35,6 +38,7 @@ from kubernetes import client
 from translator.api.resources_types import API_VERSION, PipelineExecution, PipelineSettingSpec
 from translator.compiler.names import label_value
 from translator.engines.base import EngineError
+from translator.engines.shard_bucket import BUCKET_LABEL, bucket_of
 from translator.kubeclient import Kube
 
 MANAGED_LABEL = "app.kubernetes.io/managed-by"
@@ -163,8 +167,10 @@ def copy_secrets(kube: Kube, source: str, target: str, names: list[str]) -> None
 
 
 def own(obj: dict[str, Any], execution: PipelineExecution) -> None:
-    """Tie `obj` to the execution: an ownerReference in its namespace, the owner annotations elsewhere."""
+    """Tie `obj` to the execution: an ownerReference in its namespace, the owner annotations
+    elsewhere; and, either way, the shard bucket of the execution's namespace (shard_bucket.py)."""
     meta = obj["metadata"]
+    meta.setdefault("labels", {})[BUCKET_LABEL] = str(bucket_of(execution.metadata.namespace))
     if meta.get("namespace", execution.metadata.namespace) == execution.metadata.namespace:
         meta["ownerReferences"] = [{
             "apiVersion": API_VERSION, "kind": "PipelineExecution", "name": execution.metadata.name,

@@ -26,6 +26,7 @@ Phases (`--phases`, all by default):
   CPU shares, 2 / (sum of each shard's CPU as a share of the single controller's), so labelled.
 
 Run: .venv/bin/python benchmarks/controller.py [--runs 1000] [--finished 50000] [--phases throughput,scale]
+BENCH_PIN=0 leaves the shards phase's processes unpinned.
 BENCH_PROFILE=DIR writes a py-spy profile of each controller there (py-spy installed).
 """
 
@@ -184,8 +185,9 @@ class ControllerProcess:
 
 
 def pinnable() -> list[int]:
-    """Two CPUs to pin the world and the controllers to, when this machine lets us; else []."""
-    if not hasattr(os, "sched_setaffinity"):
+    """Two CPUs to pin the world and the controllers to, when this machine lets us; else []
+    (BENCH_PIN=0: none, to compare with an unpinned run)."""
+    if not hasattr(os, "sched_setaffinity") or os.environ.get("BENCH_PIN") == "0":
         return []
     cpus = sorted(os.sched_getaffinity(0))
     return cpus[:2] if len(cpus) >= 2 else []

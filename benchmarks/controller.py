@@ -26,7 +26,8 @@ Phases (`--phases`, all by default):
   CPU shares, 2 / (sum of each shard's CPU as a share of the single controller's), so labelled.
 
 Run: .venv/bin/python benchmarks/controller.py [--runs 1000] [--finished 50000] [--phases throughput,scale]
-BENCH_PIN=0 leaves the shards phase's processes unpinned.
+BENCH_PIN=1 pins the shards phase's world to one CPU and its controllers to another (pinned, the world
+saturates its CPU on 2 cores; unpinned is the default).
 BENCH_PROFILE=DIR writes a py-spy profile of each controller there (py-spy installed).
 """
 
@@ -186,8 +187,8 @@ class ControllerProcess:
 
 def pinnable() -> list[int]:
     """Two CPUs to pin the world and the controllers to, when this machine lets us; else []
-    (BENCH_PIN=0: none, to compare with an unpinned run)."""
-    if not hasattr(os, "sched_setaffinity") or os.environ.get("BENCH_PIN") == "0":
+    (only with BENCH_PIN=1: pinned on 2 cores, the world saturates its one CPU)."""
+    if not hasattr(os, "sched_setaffinity") or os.environ.get("BENCH_PIN") != "1":
         return []
     cpus = sorted(os.sched_getaffinity(0))
     return cpus[:2] if len(cpus) >= 2 else []

@@ -7,7 +7,8 @@ process, the API double (authentication and RBAC on) holding the objects; prints
   watches were started by the pipelines list at login (4 s for the 10,000 runs, listed in pages of
   500) — and again (median of 5 visits of one page);
 - status-to-screen latency with 100 run pages open when their 100 runs change at once: from the
-  write of each execution's status in the API server to the browser showing it;
+  write of each execution's status in the API server to the browser having painted the frame that
+  shows it (the time it is in the document is printed too); the pages are read only after 3 s;
 - the UI server's RSS with those 100 run pages open (each holds an event stream).
 
 Targets: first render <= 300 ms, status on screen <= 1 s, RSS <= 150 MB with 100 open run pages. Each
@@ -40,9 +41,12 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 FIRST_VISITS = 3  # run pages of 200 steps, each visited first once
+QUIET_SECONDS = 3.0  # after the 100 runs change: the browser is left alone this long before its pages are read
 HOSTS = 17  # a browser keeps at most six HTTP/1.1 connections per host: 17 loopback addresses carry 100 streams
 
-# Installed before any page script: counts open event streams, and stamps when the run's state changes.
+# Installed before any page script: counts open event streams, and stamps when the run's state changes in
+# the document (__changedAt) and when the frame showing it has been painted (__paintedAt: a task posted from
+# the requestAnimationFrame callback of the frame after the change runs once that frame is drawn).
 PROBE = """
 (() => {
   const Native = window.EventSource;
@@ -52,10 +56,13 @@ PROBE = """
   Wrapped.prototype = Native.prototype;
   Wrapped.CONNECTING = 0; Wrapped.OPEN = 1; Wrapped.CLOSED = 2;
   window.EventSource = Wrapped;
-  window.__changedAt = 0;
+  window.__changedAt = 0; window.__paintedAt = 0;
   new MutationObserver(() => {
     const s = document.getElementById('run-state');
-    if (s && s.textContent === 'Success' && !window.__changedAt) { window.__changedAt = Date.now(); }
+    if (s && s.textContent === 'Success' && !window.__changedAt) {
+      window.__changedAt = Date.now();
+      requestAnimationFrame(() => setTimeout(() => { window.__paintedAt = Date.now(); }, 0));
+    }
   }).observe(document, {subtree: true, childList: true, characterData: true});
 })();
 """
@@ -299,12 +306,19 @@ def report(context: Any, base: str, port: int, live: list[str], pid: int, kube: 
             obj["status"] = _status("Success", 2, 2, obj["status"]["started"])
             store.replace(executions, "bench", name, obj, subresource="status")
             written[name] = time.time() * 1000
-    latencies = []
+    # each page stamps its own times; the browser is not asked anything until they are all due (a hundred
+    # waits through Playwright's driver meanwhile would take the 2 cores from what they measure), then each
+    # page is read, waiting longer for any without a stamp yet
+    time.sleep(QUIET_SECONDS)
+    latencies, in_document = [], []
     for name, page in zip(live, pages, strict=True):
-        page.wait_for_function("window.__changedAt > 0", timeout=30000)
-        latencies.append(float(page.evaluate("window.__changedAt")) - written[name])
-    targets.check(f"status to screen, {len(live)} runs changing at once, the slowest", max(latencies), 1000, "ms",
-                  f" (p50 {pct(latencies, 0.5):.0f} ms, p95 {pct(latencies, 0.95):.0f} ms)")
+        page.wait_for_function("window.__paintedAt > 0", timeout=30000)
+        stamps = page.evaluate("[window.__changedAt, window.__paintedAt]")
+        in_document.append(float(stamps[0]) - written[name])
+        latencies.append(float(stamps[1]) - written[name])
+    targets.check(f"status to screen (painted), {len(live)} runs changing at once, the slowest", max(latencies), 1000,
+                  "ms", f" (p50 {pct(latencies, 0.5):.0f} ms, p95 {pct(latencies, 0.95):.0f} ms; in the document:"
+                  f" p50 {pct(in_document, 0.5):.0f} ms, slowest {max(in_document):.0f} ms)")
     load = os.getloadavg()
     print(f"load average after: {' '.join(f'{x:.1f}' for x in load)} ({os.cpu_count()} cores)")
     print(json.dumps({"first_render_run_ms": round(warm_run), "first_render_run_cold_ms": round(cold_run),

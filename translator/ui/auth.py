@@ -96,6 +96,7 @@ class Session:
     watches: Any = None  # live.Watches, made on first use
     namespaces_seen: tuple[float, list[str]] | None = None  # (when, readable namespaces), briefly remembered
     _access: dict[tuple[str, str, str, str], tuple[float, bool]] = field(default_factory=dict)
+    _asking: set[tuple[str, str, str, str]] = field(default_factory=set)  # answers being asked again
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def touch(self) -> None:
@@ -110,6 +111,42 @@ class Session:
             cached = self._access.get(key)
             if cached and now - cached[0] < ACCESS_TTL_SECONDS:
                 return cached[1]
+        return self._review(key, verb, resource, namespace, group, subresource)
+
+    def remembered(self, verb: str, resource: str, namespace: str, *, group: str = "devops.cubepaas.io",
+                   subresource: str = "") -> bool | None:
+        """Kubernetes' last answer without waiting for a request (None: never asked). An answer older
+        than ACCESS_TTL_SECONDS is asked again in the background, once; when it changed, the session's
+        live pages are woken to show it. For live fragments: their buttons follow the answer within a
+        review's round trip, and the API server decides again when one is pressed."""
+        key = (verb, f"{group}/{resource}/{subresource}", namespace, "")
+        with self._lock:
+            cached = self._access.get(key)
+            stale = cached is not None and time.monotonic() - cached[0] >= ACCESS_TTL_SECONDS
+            if stale and key not in self._asking:
+                self._asking.add(key)
+            else:
+                stale = False
+        if stale:
+            threading.Thread(target=self._refresh, args=(key, verb, resource, namespace, group, subresource),
+                             daemon=True, name="access-review").start()
+        return cached[1] if cached is not None else None
+
+    def _refresh(self, key: tuple[str, str, str, str], verb: str, resource: str, namespace: str, group: str,
+                 subresource: str) -> None:
+        with self._lock:
+            before = self._access.get(key)
+        try:
+            after = self._review(key, verb, resource, namespace, group, subresource)
+        finally:
+            with self._lock:
+                self._asking.discard(key)
+        if before is not None and before[1] != after and self.watches is not None:
+            self.watches.poke()
+
+    def _review(self, key: tuple[str, str, str, str], verb: str, resource: str, namespace: str, group: str,
+                subresource: str) -> bool:
+        now = time.monotonic()
         attrs = {"group": group, "resource": resource, "verb": verb, "namespace": namespace}
         if subresource:
             attrs["subresource"] = subresource

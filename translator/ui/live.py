@@ -195,6 +195,11 @@ class Watches:
                 self._runs[(namespace, name)] = obj
         return obj
 
+    def kept(self, namespace: str, name: str) -> bool:
+        """The whole execution is in memory (a live page has it open and it was read or heard once)."""
+        with self._lock:
+            return (namespace, name) in self._runs
+
     def open_run(self, namespace: str, name: str) -> None:
         with self._lock:
             self._open[(namespace, name)] = self._open.get((namespace, name), 0) + 1
@@ -218,6 +223,13 @@ class Watches:
         for sub in subs:
             if sub.wants(plural, obj):
                 sub.notify()
+
+    def poke(self) -> None:
+        """Wake every live page of the session (something all of them show changed, e.g. a permission)."""
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.notify()
 
     def subscribe(self, wants: Wants) -> Subscription:
         sub = Subscription(asyncio.get_running_loop(), wants)
@@ -255,10 +267,13 @@ def sse_event(name: str, html: str) -> str:
 
 async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragment]], *,
                  keepalive: float = 15.0, min_gap: float = 0.05, run: tuple[str, str] | None = None,
-                 seen: dict[str, str] | None = None, current: Callable[[], bool] | None = None) -> AsyncIterator[str]:
+                 seen: dict[str, str] | None = None, current: Callable[[], bool] | None = None,
+                 ready: Callable[[], bool] | None = None) -> AsyncIterator[str]:
     """The SSE body of one live page: its fragments now, then again whenever they change. With `run`,
     that execution is kept whole while the page is open. `seen`: the digests of the fragments the page
-    was rendered with (not sent again); `current()` True: nothing changed since, no first render at all."""
+    was rendered with (not sent again); `current()` True: nothing changed since, no first render at all.
+    `ready()` True: everything `render` reads is in memory (no request to make), so it is rendered here on
+    the event loop and sent at once; otherwise on the session's render threads."""
     if run is not None:
         watches.open_run(*run)
     sub = watches.subscribe(wants)
@@ -269,8 +284,15 @@ async def stream(watches: Watches, wants: Wants, render: Callable[[], list[Fragm
         while True:
             rendered = loop.time()
             try:
-                # rendering may ask the API server (an access review, a run's first read): off the event loop
-                fragments = [] if skip else await loop.run_in_executor(watches.renders, render)
+                if skip:
+                    fragments = []
+                elif ready is not None and ready():
+                    # a hundred pages changing at once: handing each render to a thread and its result back
+                    # cost more than the render (every hand-over waits for the GIL behind the other
+                    # threads: 100 small renders took ~0.5 s to come back); here each is sent as it is made
+                    fragments = render()
+                else:  # rendering may ask the API server (an access review, a run's first read): off the loop
+                    fragments = await loop.run_in_executor(watches.renders, render)
             except RuntimeError:  # the session ended (its render threads with it): so does the stream
                 return
             skip = False

@@ -241,7 +241,16 @@ def editor(request: Request) -> Response:
 # ---------------------------------------------------------------------------- a run
 
 
-def _run_context(ui: Any, session: Session, ns: str, name: str) -> dict[str, Any] | None:
+RUN_BUTTONS = (("create", "pipelineexecutions"), ("patch", "pipelineexecutions"))  # Run/Rerun, Stop
+
+
+def _may_now(session: Session, verb: str, plural: str, ns: str) -> bool:
+    """For a live fragment: Kubernetes' last answer (asked again in the background when old), else asked now."""
+    known = session.remembered(verb, plural, ns)
+    return session.may(verb, plural, ns) if known is None else known
+
+
+def _run_context(ui: Any, session: Session, ns: str, name: str, *, live: bool = False) -> dict[str, Any] | None:
     watch = namespace_watch(session, ns)
     ex = watches_of(session).run(ns, name)
     if ex is None:
@@ -249,8 +258,9 @@ def _run_context(ui: Any, session: Session, ns: str, name: str) -> dict[str, Any
     pipeline_obj = watch.get("pipelines", (ex.get("spec") or {}).get("pipelineName", ""))
     view = views.run_view(ex, lambda: watch.runs.queue(name), setting_for(watch, pipeline_obj),
                           ui.config.argo_url, ui.now(), ui.config.jenkins_url)
-    return {"run": view, "may_create": session.may("create", "pipelineexecutions", ns),
-            "may_stop": session.may("patch", "pipelineexecutions", ns),
+    may = partial(_may_now, session) if live else session.may
+    return {"run": view, "may_create": may("create", "pipelineexecutions", ns),
+            "may_stop": may("patch", "pipelineexecutions", ns),
             "version": str(ex["metadata"].get("resourceVersion") or "")}
 
 
@@ -272,8 +282,13 @@ async def live_run(request: Request) -> Response:
     watch = await run_in_threadpool(namespace_watch, session, ns)
 
     def render() -> list[Fragment]:
-        context = _run_context(ui, session, ns, name)
+        context = _run_context(ui, session, ns, name, live=True)
         return [("run", ui.fragment("_run.html", **context))] if context else []
+
+    def ready() -> bool:
+        """Nothing to ask the API server: the run is kept whole and the buttons' answers are known."""
+        return watches_of(session).kept(ns, name) and all(
+            session.remembered(verb, plural, ns) is not None for verb, plural in RUN_BUTTONS)
 
     def wants(plural: str, obj: dict[str, Any]) -> bool:
         if plural != "pipelineexecutions":
@@ -292,7 +307,8 @@ async def live_run(request: Request) -> Response:
             and views.state_of(mine) not in WAITING
 
     return StreamingResponse(stream(watches_of(session), wants, render, run=(ns, name), seen=_seen(request, "run"),
-                                    current=current), media_type="text/event-stream", headers=SSE_HEADERS)
+                                    current=current, ready=ready), media_type="text/event-stream",
+                             headers=SSE_HEADERS)
 
 
 # ---------------------------------------------------------------------------- refusals

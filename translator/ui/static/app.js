@@ -25,6 +25,28 @@
               {source: card, target: card.closest("[data-log-target]").getAttribute("data-log-target")});
   });
 
+  // A live fragment (a run's grid, a history, the pipelines) holds no htmx attributes: the event stream's
+  // new version is put in place as it is, without htmx's swap (which processes the new content for htmx
+  // attributes and fires its events: ~15 ms a swap, where a hundred open pages update at once).
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var elt = evt.target;
+    if (elt && elt.getAttribute && elt.getAttribute("data-swap") === "plain") {
+      evt.preventDefault();
+      elt.innerHTML = evt.detail.data;
+    }
+  });
+
+  // The buttons of a live fragment (Stop, Rerun) post through one listener, so the fragment needs no
+  // htmx processing when it is replaced; the CSRF header comes from the body's hx-headers as for htmx's own.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target && evt.target.closest ? evt.target.closest("button[data-post]") : null;
+    if (!button || button.disabled) { return; }
+    evt.preventDefault();
+    var vals = button.getAttribute("data-vals");
+    htmx.ajax("POST", button.getAttribute("data-post"),
+              {source: button, target: button.getAttribute("data-target"), values: vals ? JSON.parse(vals) : {}});
+  });
+
   // A browser holds at most six HTTP/1.1 connections per host, and every live view holds one:
   // a tab hidden for a while lets its streams go, and takes them again (and the current state)
   // when it is shown.

@@ -48,6 +48,20 @@ def test_a_finished_execution_is_kept_compact_with_what_is_read_of_it() -> None:
     assert isinstance(kept, dict) and kept["spec"] == live["spec"] and "managedFields" not in kept["metadata"]
 
 
+def test_a_handler_gets_the_received_version_without_expanding_the_compact_copy_of_it() -> None:
+    full = _full("web-2", 2, state="Failed", notification=NOTIFY_ON_FAILURE)
+    full["metadata"].update(uid="u2", resourceVersion="40")
+    informer = Informer(Kube.__new__(Kube), plural="pipelineexecutions", group=GROUP, version=VERSION,
+                        slim=slim.execution)
+    assert informer.newest(full) is None
+    informer.cache[("team", "web-2")] = slim.execution(full)
+    assert slim.meta_of(informer.cache[("team", "web-2")]) == {"uid": "u2", "resourceVersion": "40"}
+    assert informer.newest(full) is full  # that very version: no expansion
+    older = {**full, "metadata": {**full["metadata"], "resourceVersion": "39"}}
+    got = informer.newest(older)  # the cache holds a later version (our own write): that one
+    assert got is not None and got["metadata"]["resourceVersion"] == "40" and slim.is_compact(got)
+
+
 def test_the_informer_lists_in_pages_and_caches_compact_objects() -> None:
     with KubeDouble() as double:
         double.create_namespace("team")

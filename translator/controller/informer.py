@@ -115,6 +115,19 @@ class Informer:
             found = self.cache.get((namespace, name))
         return slimming.thaw(found) if found is not None else None
 
+    def newest(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """What the cache holds for `obj`'s key, None when nothing: `obj` itself when the cache holds
+        that very version (no expansion of a compact copy: a list of 50,000 finished executions
+        expanded each one again in its handler), else the cached one (our own later write)."""
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        with self.lock:
+            found = self.cache.get(key)
+        if found is None:
+            return None
+        if isinstance(found, slimming.Frozen) and _same(obj, found.meta):
+            return obj
+        return slimming.thaw(found)
+
     def items(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every cached object (of one namespace): compact ones are expanded, so this is for small kinds."""
         with self.lock:

@@ -247,7 +247,7 @@ class Controller:
 
     def _on_execution(self, kind: str, obj: dict[str, Any]) -> None:
         ns, name = key_of(obj)
-        current = None if kind == "DELETED" else self.executions.get(ns, name)  # never older than what we wrote
+        current = None if kind == "DELETED" else self.executions.newest(obj)  # never older than what we wrote
         self.shared.indexed(ns, current, name)
         if current is None:
             self.queue.add(("execution", ns, name))

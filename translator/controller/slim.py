@@ -34,12 +34,16 @@ META_KEPT = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp",
 
 
 class Frozen:
-    """An object held as compact JSON bytes; `thaw` gives a fresh dict each time."""
+    """An object held as compact JSON bytes; `thaw` gives a fresh dict each time. Its uid and
+    resourceVersion are kept beside the bytes: what the informer compares versions by, read
+    without expanding the object."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "meta")
 
     def __init__(self, obj: dict[str, Any]) -> None:
         self.data = json.dumps(obj, separators=(",", ":")).encode()
+        meta = obj.get("metadata") or {}
+        self.meta = {k: meta[k] for k in ("uid", "resourceVersion") if k in meta}
 
     def thaw(self) -> dict[str, Any]:
         thawed: dict[str, Any] = json.loads(self.data)
@@ -54,7 +58,10 @@ def thaw(cached: Cached) -> dict[str, Any]:
 
 
 def meta_of(cached: Cached) -> dict[str, Any]:
-    meta: dict[str, Any] = thaw(cached).get("metadata") or {}
+    """The cached object's uid and resourceVersion (all of its metadata when it is not frozen)."""
+    if isinstance(cached, Frozen):
+        return cached.meta
+    meta: dict[str, Any] = cached.get("metadata") or {}
     return meta
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.controller.harness import System, wait_for
-from tests.controller.test_shards import LEASE_NS, NAMESPACES, Cluster, Ledger, _all_succeed
+from tests.controller.test_shards import NAMESPACES, Cluster, Ledger, _all_succeed, shard_world
 from tests.kube_double.server import KubeDouble
 from translator.controller import runs
 from translator.controller.shard import Shard, shard_of
@@ -42,17 +42,8 @@ def test_a_shards_selectors_name_its_buckets_and_the_unlabelled() -> None:
 
 @pytest.fixture
 def world() -> Iterator[tuple[KubeDouble, list[System]]]:
-    with KubeDouble(history_size=50000) as double:
-        double.create_namespace(LEASE_NS)
-        # steps of 1 s: a run outlives the older controller that submitted it
-        systems = [System(double, namespace=ns, quota=4, step_seconds=1.0) for ns in NAMESPACES]
-        for s in systems:
-            s.apply_pipeline("web")
-        try:
-            yield double, systems
-        finally:
-            for s in systems:
-                s.sim.stop()
+    with shard_world(1.0) as found:  # steps of 1 s: a run outlives the older controller that submitted it
+        yield found
 
 
 def _workflows(double: KubeDouble) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ ever owned by two controllers at once. Short leases, as the leader test uses."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import subprocess
 import sys
@@ -125,18 +126,25 @@ class Cluster:
             self.kill(identity)
 
 
-@pytest.fixture
-def world() -> Iterator[tuple[KubeDouble, System]]:
+@contextlib.contextmanager
+def shard_world(step_seconds: float) -> Iterator[tuple[KubeDouble, list[System]]]:
+    """The API double with the Lease namespace and a pipeline `web` in each of NAMESPACES."""
     with KubeDouble(history_size=50000) as double:
         double.create_namespace(LEASE_NS)
-        systems = [System(double, namespace=ns, quota=4, step_seconds=0.1) for ns in NAMESPACES]
+        systems = [System(double, namespace=ns, quota=4, step_seconds=step_seconds) for ns in NAMESPACES]
         for s in systems:
             s.apply_pipeline("web")
         try:
-            yield double, systems[0]
+            yield double, systems
         finally:
             for s in systems:
                 s.sim.stop()
+
+
+@pytest.fixture
+def world() -> Iterator[tuple[KubeDouble, System]]:
+    with shard_world(0.1) as (double, systems):
+        yield double, systems[0]
 
 
 def _all_succeed(system: System, names: list[tuple[str, str]], timeout: float = 60) -> None:

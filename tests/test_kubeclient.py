@@ -40,3 +40,15 @@ def test_api_answers_give_the_status_and_the_server_s_message() -> None:
         f"the API server at {SERVER} refused the credentials (401 Unauthorized): Unauthorized")
     assert explain(client.ApiException(status=0, reason="no route"), SERVER) == (
         f"cannot reach the API server at {SERVER}: no route")
+
+
+def test_the_generated_api_classes_are_made_when_first_used_or_warmed() -> None:
+    from translator.kubeclient import Kube
+
+    kube = Kube(client.ApiClient(client.Configuration()))
+    assert "core" not in vars(kube) and "custom" not in vars(kube)
+    assert isinstance(kube.custom, client.CustomObjectsApi) and "core" not in vars(kube)
+    kube.warm().join(timeout=60)
+    assert isinstance(vars(kube)["core"], client.CoreV1Api)
+    assert {"coordination", "rbac", "apps"} <= set(vars(kube))
+    assert kube.core.api_client is kube.api_client

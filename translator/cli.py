@@ -8,6 +8,7 @@ pipeline file, or the `--setting`'s maxPipelineFileBytes).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from translator.compiler.context import ExecutionContext
 from translator.compiler.names import dns_label
 from translator.ui.cli import ui as ui_command
 
+GC_YOUNG = 50_000  # container objects allocated between two collections of the youngest generation
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
@@ -328,6 +330,13 @@ def controller(kubeconfig: str | None, context: str | None, namespaces: tuple[st
 
     jsonlog.setup(log_level)
     kube = _kube(kubeconfig, context, interactive=False)
+    kube.warm()  # the client's API classes imported beside the informers' first lists
+    # The cyclic garbage collector: what the imports made is never scanned again (gc.freeze), and a
+    # young generation of 50,000 instead of 700 container objects. Decoded list pages and events are
+    # freed by their reference counts; with the defaults the collector ran ~2,400 times over the
+    # 50,000 executions of a start-up, scanning an ever larger heap (a third of the decoding time).
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, 20, 20)
     names = [n for item in namespaces for n in item.split()]
     try:
         owned = Shard.parse(shard)

@@ -8,7 +8,7 @@ Gone (an expired watch or continue token) it lists again. Errors back off expone
 jitter, capped (backoff.py), and are logged once when the watch starts failing, then summarised
 at most once a minute, then once on recovery: an API server that is down costs a few lines.
 
-Both read JSON straight off the response, one `json.loads` per page or event: the client's own
+Both read JSON straight off the response, one decode per page or event (api/jsoncodec.py): the client's own
 `Watch.stream` decodes every event three times (loads, dumps, loads again into its models) and
 builds model objects for core kinds that we turned back into dicts.
 
@@ -26,16 +26,17 @@ other, in either order).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kubernetes import client
 
+from translator.api import jsoncodec
 from translator.controller import slim as slimming
 from translator.controller.backoff import Backoff, FailureLog
 from translator.kubeclient import Kube, explain, status_of
@@ -107,6 +108,7 @@ class Informer:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._responses: dict[Stream, Any] = {}  # the open watch of each stream, closed by stop()
+        self._started = time.monotonic()
 
     # ---------------------------------------------------------------- reading the cache
 
@@ -185,7 +187,7 @@ class Informer:
         if isinstance(resp, dict):  # a client that decoded it already
             return resp
         try:
-            page: dict[str, Any] = json.loads(resp.data)
+            page: dict[str, Any] = jsoncodec.loads(resp.data)
         finally:
             resp.release_conn()
         return page
@@ -277,7 +279,7 @@ class Informer:
                 if self.owns_namespace is not None and not self._maybe_ours(line):
                     self.dropped += 1
                     continue  # another shard's object: not even decoded
-                event = json.loads(line)
+                event = jsoncodec.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind == "ERROR":
                     if obj.get("code") == 410:
@@ -341,8 +343,10 @@ class Informer:
                     backoff.reset()
                     failures.recovered()
                     self._listed.add(stream)
-                    if len(self._listed) == len(self.streams):
+                    if len(self._listed) == len(self.streams) and not self.synced.is_set():
                         self.synced.set()
+                        log.info("the cache of %s is whole: %d objects, listed in %.1f s", self.plural,
+                                 len(self.cache), time.monotonic() - self._started)
                 events[0] = 0
                 rv = self._watch(stream, rv, heard)
                 if not events[0]:  # a watch that ends at once, again and again, must not spin
@@ -357,6 +361,7 @@ class Informer:
                 self._stop.wait(backoff.next())
 
     def start(self) -> Informer:
+        self._started = time.monotonic()
         for stream in self.streams:
             t = threading.Thread(target=self._run, args=(stream,), daemon=True,
                                  name=f"informer-{self.plural}-{stream[0]}-{stream[1]}")

@@ -19,9 +19,9 @@ Pure: no client, no clock.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from translator.api import jsoncodec
 from translator.api.states import ConditionType
 from translator.controller.lifecycle import FINAL_STATES
 
@@ -41,12 +41,12 @@ class Frozen:
     __slots__ = ("data", "meta")
 
     def __init__(self, obj: dict[str, Any]) -> None:
-        self.data = json.dumps(obj, separators=(",", ":")).encode()
+        self.data = jsoncodec.dumps_to_keep(obj)
         meta = obj.get("metadata") or {}
         self.meta = {k: meta[k] for k in ("uid", "resourceVersion") if k in meta}
 
     def thaw(self) -> dict[str, Any]:
-        thawed: dict[str, Any] = json.loads(self.data)
+        thawed: dict[str, Any] = jsoncodec.loads(self.data)
         return thawed
 
 

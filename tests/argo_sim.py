@@ -125,8 +125,8 @@ class ArgoSimulator(OnePod):
         due: dict[str, tuple[float, str]] = {}  # uid -> (when something can change, resourceVersion seen)
         while not self._stop.is_set():
             with self.store.lock:
-                keys = [k for k, o in self.store.objects.items()
-                        if k[1] == "workflows" and k[0] == "argoproj.io" and o["metadata"]["uid"] not in done]
+                keys = [k for k in self.store.objects.of("argoproj.io", "workflows")
+                        if self.store.objects[k]["metadata"]["uid"] not in done]
                 for holder in {h[0] for h in self.locks.values()}:
                     if ("argoproj.io", "workflows", *holder.split("/", 1)) not in self.store.objects:
                         self._unlock(holder, "")  # the Workflow was deleted
@@ -531,9 +531,9 @@ class ArgoSimulator(OnePod):
         if strategy == "OnWorkflowCompletion" or (strategy == "OnWorkflowSuccess" and phase == "Succeeded"):
             ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
             when = time.monotonic() + self._gc_delay(wf)
-            for (_g, plural, pns, pname), obj in list(self.store.objects.items()):
-                if plural == "pods" and pns == ns and \
-                        (obj["metadata"].get("labels") or {}).get("workflows.argoproj.io/workflow") == name:
+            for (_g, _plural, pns, pname) in self.store.objects.of("", "pods"):
+                obj = self.store.objects[("", "pods", pns, pname)]
+                if pns == ns and (obj["metadata"].get("labels") or {}).get("workflows.argoproj.io/workflow") == name:
                     self._gc_due.append((when, ns, pname))
 
     def _gc_delay(self, wf: dict[str, Any]) -> float:

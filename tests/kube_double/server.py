@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 
 from tests.kube_double.crds import argo_workflow_crd, our_crds
+from tests.kube_double.jsonvalue import dumps
 from tests.kube_double.store import ApiError, Event, Resource, Store, selector
 from tests.kube_double.strategy import MAX_REQUEST_BODY_BYTES
 
@@ -159,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: Any, content_type: str = "application/json",
               warnings: list[str] | None = None) -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        data = body.encode() if isinstance(body, str) else dumps(body)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -271,7 +272,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
         def emit(event: dict[str, Any]) -> None:
-            line = (json.dumps(event) + "\n").encode()
+            line = dumps(event) + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
 

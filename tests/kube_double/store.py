@@ -97,7 +97,11 @@ class Objects(dict[Key, dict[str, Any]]):
     (garbagecollector/graph_builder.go: each node's dependents, by the owner's uid), so collecting
     an owner's dependents does not scan the store under its lock. The indexes only ever gain
     keys: a lookup checks each against the object stored now (an entry outlives a deletion or a
-    changed ownerReference harmlessly; a deletion takes its own entries out)."""
+    changed ownerReference harmlessly; a deletion takes its own entries out). Each resource's keys
+    are kept too (`of`), so a pass over one resource does not scan the whole store.
+
+    A stored object is replaced on every write and never changed in place: the event history,
+    list snapshots and answers encoded under the lock all share it, uncopied."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -195,18 +199,20 @@ class Store:
 
     # ---------------------------------------------------------------------- reads
 
-    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any]:
+    def get(self, res: Resource, namespace: str, name: str, *, shared: bool = False) -> dict[str, Any]:
+        """The stored object: a copy, or with `shared` the object itself, to be encoded before the
+        caller lets go of the lock (as the HTTP handler does: the copy would only be encoded)."""
         with self.lock:
             obj = self.objects.get((res.group, res.plural, namespace if res.namespaced else "", name))
             if obj is None:
                 raise not_found(res.group, res.plural, name)
-            return clone(obj)
+            return _answer(obj, shared)
 
     def list(self, res: Resource, namespace: str, label_selector: str = "",
-             field_selector: str = "") -> tuple[list[dict[str, Any]], int]:
+             field_selector: str = "", *, shared: bool = False) -> tuple[list[dict[str, Any]], int]:
         match = selector(label_selector, field_selector)
         with self.lock:
-            items = [clone(o) for k in sorted(self.objects.of(res.group, res.plural))
+            items = [_answer(o, shared) for k in sorted(self.objects.of(res.group, res.plural))
                      if (not namespace or k[2] == namespace) and match(o := self.objects[k])]
             return items, self.rv
 
@@ -242,7 +248,8 @@ class Store:
         return self.rv
 
     def _record(self, kind: str, res: Resource, obj: dict[str, Any], prev: dict[str, Any] | None = None) -> None:
-        self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, clone(obj), prev=prev))
+        # the object itself, as `prev` is: stored objects are replaced, never changed (Objects)
+        self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, obj, prev=prev))
         if len(self.history) > self.history_size * 1.25:
             del self.history[: len(self.history) - self.history_size]
         self.lock.notify_all()
@@ -265,7 +272,7 @@ class Store:
                            {"name": namespace, "kind": "namespaces"})
 
     def create(self, res: Resource, namespace: str, body: Any, *, warnings: list[str] | None = None,
-               strict: bool = False) -> dict[str, Any]:
+               strict: bool = False, shared: bool = False) -> dict[str, Any]:
         with self.lock:
             unknown: list[str] = []
             obj = strategy.decode(res, body, unknown=unknown)
@@ -309,7 +316,7 @@ class Store:
             meta["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
             self._record("ADDED", res, obj)
-            created = clone(obj)
+            created = _answer(obj, shared)  # what follows replaces `obj`, never changes it
             self._collect_if_orphaned(res, key)
             if res.plural == "namespaces" and res.group == "":  # its `default` account (admission.py)
                 self.create(self.resource("", "serviceaccounts"), name, {"metadata": {"name": "default"}})
@@ -323,7 +330,7 @@ class Store:
         return key, current
 
     def _store_update(self, res: Resource, key: Key, current: dict[str, Any], new: dict[str, Any], *,
-                      subresource: str) -> dict[str, Any]:
+                      subresource: str, shared: bool = False) -> dict[str, Any]:
         if subresource and (subresource != "status" or not res.status_subresource):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         new = strategy.prepare_update(res, new, current, subresource=subresource)
@@ -332,17 +339,17 @@ class Store:
         strategy.validate_update(res, new, current, subresource=subresource)
         meta = new["metadata"]
         if _same(new, current):
-            return clone(current)  # a no-op write does not bump resourceVersion
+            return _answer(current, shared)  # a no-op write does not bump resourceVersion
         strategy.check_size(new)
         meta["resourceVersion"] = str(self._next_rv())
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             del self.objects[key]
             self._record("DELETED", res, new)
             self._collect_garbage(meta["uid"])
-            return clone(new)
+            return _answer(new, shared)
         self.objects[key] = new
         self._record("MODIFIED", res, new, current)
-        updated = clone(new)
+        updated = _answer(new, shared)
         if new["metadata"].get("ownerReferences") != current["metadata"].get("ownerReferences"):
             self._collect_if_orphaned(res, key)
         return updated
@@ -358,7 +365,7 @@ class Store:
             raise conflict(res.group, res.plural, name)
 
     def replace(self, res: Resource, namespace: str, name: str, body: Any, subresource: str = "", *,
-                warnings: list[str] | None = None, strict: bool = False) -> dict[str, Any]:
+                warnings: list[str] | None = None, strict: bool = False, shared: bool = False) -> dict[str, Any]:
         with self.lock:
             unknown: list[str] = []
             new = strategy.decode(res, body, unknown=unknown)
@@ -371,10 +378,11 @@ class Store:
                         "metadata.resourceVersion", 0, "must be specified for an update")])
                 new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]  # unconditional
             self._preconditions(res, name, current, new["metadata"])
-            return self._store_update(res, key, current, new, subresource=subresource)
+            return self._store_update(res, key, current, new, subresource=subresource, shared=shared)
 
     def patch(self, res: Resource, namespace: str, name: str, patch: Any, content_type: str,
-              subresource: str = "", *, warnings: list[str] | None = None, strict: bool = False) -> dict[str, Any]:
+              subresource: str = "", *, warnings: list[str] | None = None, strict: bool = False,
+              shared: bool = False) -> dict[str, Any]:
         with self.lock:
             key, current = self._current(res, namespace, name)
             if "json-patch" in content_type:
@@ -388,7 +396,7 @@ class Store:
             self._unknown(unknown, warnings, strict)
             self._preconditions(res, name, current, new["metadata"])
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return self._store_update(res, key, current, new, subresource=subresource)
+            return self._store_update(res, key, current, new, subresource=subresource, shared=shared)
 
     def rewrite_stored(self, res: Resource, namespace: str, name: str, change: Callable[[dict[str, Any]], None]
                        ) -> dict[str, Any]:
@@ -538,6 +546,12 @@ def _as_watched(event: Event, match: Callable[[dict[str, Any]], bool]) -> Event 
         gone["metadata"]["resourceVersion"] = str(event.rv)
         return dataclasses.replace(event, type="DELETED", obj=gone)
     return None
+
+
+def _answer(obj: dict[str, Any], shared: bool) -> dict[str, Any]:
+    """A stored object as a write or read answers it: a copy the caller may change, or (`shared`)
+    the object itself, for a caller that encodes it under the lock."""
+    return obj if shared else clone(obj)
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -64,7 +64,7 @@ def test_same_is_sorted_json_dumps_equal(pair: tuple[Any, Any]) -> None:
     assert jsonvalue.same(a, b) == (json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True))
 
 
-@pytest.mark.parametrize("value", PLAIN + [{"a": "\x01" * 100}, {"a": "☃" * 100}, {"a": [1e-7] * 50}], ids=repr)
+@pytest.mark.parametrize("value", [*PLAIN, {"a": "\x01" * 100}, {"a": "☃" * 100}, {"a": [1e-7] * 50}], ids=repr)
 def test_fits_is_the_stdlib_compact_length_against_the_limit(value: Any) -> None:
     size = len(json.dumps(value, separators=(",", ":")).encode())
     for limit in (size - 1, size, size + 1, size * 6):

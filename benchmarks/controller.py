@@ -275,7 +275,8 @@ def print_world(report: Report, run: dict[str, Any]) -> None:
     w0, w1, busy = run["world_before"], run["world_after"], run["busy"]
     used = (w1["cpu"] - w0["cpu"]) / max(busy, 1e-9)
     report.check("world (API double + Argo simulator, one process) below saturation",
-                 f"{used * 100:.0f} % of one core; {w1['answered']} API requests answered in p50 "
+                 f"{used * 100:.0f} % of one core ({w1['cpu'] - w0['cpu']:.1f} s of CPU in {busy:.1f} s); "
+                 f"{w1['answered']} API requests answered in p50 "
                  f"{w1['latency_p50'] * 1000:.1f} ms / p99 {w1['latency_p99'] * 1000:.1f} ms, in flight p99 "
                  f"{w1['in_flight_p99']:.0f} (max {w1['in_flight_max']}); simulated steps overdue p99 "
                  f"{w1['overdue_p99']:.0f} "

@@ -143,7 +143,7 @@ class World:
         now = time.monotonic()
         late = 0
         with self.store.lock:  # stored objects are replaced on write, never changed: read them outside
-            workflows = [o for k, o in self.store.objects.items() if k[1] == "workflows"]
+            workflows = [self.store.objects[k] for k in self.store.objects.of("argoproj.io", "workflows")]
         for wf in workflows:
             name = wf["metadata"]["name"]
             for node in ((wf.get("status") or {}).get("nodes") or {}).values():
@@ -260,12 +260,13 @@ class World:
     # ------------------------------------------------------------------ reading the outcome
 
     def progress(self) -> dict[str, int]:
+        objects = self.store.objects
         with self.store.lock:
-            done = sum(1 for k, o in self.store.objects.items() if k[1] == "pipelineexecutions"
-                       and (o.get("status") or {}).get("executionState") in ("Success", "Failed", "Aborted"))
-            executions = sum(1 for k in self.store.objects if k[1] == "pipelineexecutions")
-            workflows = sum(1 for k in self.store.objects if k[1] == "workflows")
-        return {"done": done, "executions": executions, "workflows": workflows}
+            executions = objects.of(G, "pipelineexecutions")
+            done = sum(1 for k in executions
+                       if (objects[k].get("status") or {}).get("executionState") in ("Success", "Failed", "Aborted"))
+            workflows = len(objects.of("argoproj.io", "workflows"))
+        return {"done": done, "executions": len(executions), "workflows": workflows}
 
     def workflow_exists(self, namespace: str, name: str) -> bool:
         with self.store.lock:

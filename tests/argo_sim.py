@@ -125,8 +125,8 @@ class ArgoSimulator(OnePod):
         due: dict[str, tuple[float, str]] = {}  # uid -> (when something can change, resourceVersion seen)
         while not self._stop.is_set():
             with self.store.lock:
-                keys = [k for k, o in self.store.objects.items()
-                        if k[1] == "workflows" and k[0] == "argoproj.io" and o["metadata"]["uid"] not in done]
+                keys = [k for k in self.store.objects.of("argoproj.io", "workflows")
+                        if self.store.objects[k]["metadata"]["uid"] not in done]
                 for holder in {h[0] for h in self.locks.values()}:
                     if ("argoproj.io", "workflows", *holder.split("/", 1)) not in self.store.objects:
                         self._unlock(holder, "")  # the Workflow was deleted
@@ -224,7 +224,7 @@ class ArgoSimulator(OnePod):
         try:
             # argo-workflows v3.7 workflow/controller/workflowpod.go: createWorkflowPod (workflow label,
             # node-name annotation, owned by the Workflow; main and wait containers, the init one left out)
-            self.store.create(self.pods, ns, {"metadata": {
+            self.store.create(self.pods, ns, shared=True, body={"metadata": {  # its answer unread: no copy
                 "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
                 "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
                                      "name": name, "uid": wf["metadata"]["uid"]}],
@@ -249,7 +249,7 @@ class ArgoSimulator(OnePod):
         root_id = name
         if not status.get("phase"):
             if not self._first_reconcile(new):
-                self.store.replace(self.res, ns, name, new)
+                self.store.replace(self.res, ns, name, new, shared=True)  # its answer unread: no copy
                 return
             status.update(phase="Running", startedAt=_stamp())
             if not is_one_pod(wf):
@@ -262,7 +262,7 @@ class ArgoSimulator(OnePod):
                 self._workflow_ended(wf, status["phase"])
             self._dehydrate(wf, status)
             if new != wf:
-                self.store.replace(self.res, ns, name, new)
+                self.store.replace(self.res, ns, name, new, shared=True)  # its answer unread: no copy
             return
         shutdown = wf["spec"].get("shutdown")
         host = {n.get("hostNodeName") for n in nodes.values() if n.get("hostNodeName")}
@@ -304,13 +304,14 @@ class ArgoSimulator(OnePod):
                         self._create_pod(wf, node, target)
                 nodes[nid] = node
                 by_task[tname] = node
-                nodes[root_id].setdefault("children", [])
+                # a new list, not an append: the nodes are shallow copies of the stored Workflow's
+                nodes[root_id]["children"] = [*nodes[root_id].get("children", [])]
                 if not task.get("dependencies"):
-                    nodes[root_id]["children"].append(nid)
+                    nodes[root_id]["children"] = [*nodes[root_id]["children"], nid]
                 else:
                     for d in task["dependencies"]:
-                        parent = by_task[d]
-                        nodes[parent["id"]].setdefault("children", []).append(nid)
+                        parent = nodes[by_task[d]["id"]]
+                        parent["children"] = [*parent.get("children", []), nid]
                 continue
             if node["phase"] in FINISHED:
                 continue
@@ -375,7 +376,7 @@ class ArgoSimulator(OnePod):
         status["nodes"] = nodes
         self._dehydrate(wf, status)
         if new != wf:
-            self.store.replace(self.res, ns, name, new)
+            self.store.replace(self.res, ns, name, new, shared=True)  # its answer unread: no copy
 
     def _next_change(self, wf: dict[str, Any]) -> float:
         """The earliest moment a Running pod of `wf` may finish; now if anything else is pending."""
@@ -473,7 +474,7 @@ class ArgoSimulator(OnePod):
              "ready": "running" in state, "started": "running" in state, "state": state}
             for name, state in (("main", main), ("wait", wait))]}
         if current.get("status") != status:
-            self.store.replace(self.pods, ns, pod, {**current, "status": status}, subresource="status")
+            self.store.replace(self.pods, ns, pod, {**current, "status": status}, subresource="status", shared=True)
 
     def _start_pod(self, wf: dict[str, Any], task: dict[str, Any], node: dict[str, Any], ns: str, pod: str) -> None:
         """The kubelet starts the pod, or leaves it Pending with the reason Argo copies into the node."""
@@ -531,9 +532,9 @@ class ArgoSimulator(OnePod):
         if strategy == "OnWorkflowCompletion" or (strategy == "OnWorkflowSuccess" and phase == "Succeeded"):
             ns, name = wf["metadata"]["namespace"], wf["metadata"]["name"]
             when = time.monotonic() + self._gc_delay(wf)
-            for (_g, plural, pns, pname), obj in list(self.store.objects.items()):
-                if plural == "pods" and pns == ns and \
-                        (obj["metadata"].get("labels") or {}).get("workflows.argoproj.io/workflow") == name:
+            for (_g, _plural, pns, pname) in self.store.objects.of("", "pods"):
+                obj = self.store.objects[("", "pods", pns, pname)]
+                if pns == ns and (obj["metadata"].get("labels") or {}).get("workflows.argoproj.io/workflow") == name:
                     self._gc_due.append((when, ns, pname))
 
     def _gc_delay(self, wf: dict[str, Any]) -> float:

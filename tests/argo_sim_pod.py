@@ -120,7 +120,7 @@ class OnePod:
             root.update(phase="Error", message=error, finishedAt=_stamp())
             return False
         try:
-            self.store.create(self.pods, ns, {"metadata": {
+            self.store.create(self.pods, ns, shared=True, body={"metadata": {  # its answer unread: no copy
                 "name": pod, "labels": {"workflows.argoproj.io/workflow": name},
                 "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
                                      "name": name, "uid": wf["metadata"]["uid"]}],
@@ -246,7 +246,7 @@ class OnePod:
             for cname, state in sorted(states.items())]}
         if current.get("status") != status:
             self.store.replace(self.pods, ns, pod, {**current, "status": status},  # type: ignore[attr-defined]
-                               subresource="status")
+                               subresource="status", shared=True)  # its answer unread: no copy
 
     def _container_ended(self, wf: dict[str, Any], container: dict[str, Any], pod: str) -> tuple[str, str] | None:
         """(phase, message) of a container whose command ended; None while it runs."""

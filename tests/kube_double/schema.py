@@ -24,8 +24,11 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
+from tests.kube_double import jsonvalue
 from tests.kube_double.errors import (
     FieldError,
     duplicate,
@@ -39,6 +42,45 @@ from tests.kube_double.errors import (
 
 Schema = dict[str, Any]
 _META = ("apiVersion", "kind", "metadata")
+
+
+class Memo:
+    """What the steps found for the top-level fields of a resource's objects, by each field's JSON
+    text. The Argo simulator writes a Workflow (no status subresource) many times with one
+    unchanged spec of ~4 KB, and pruning, defaulting and validating it again was most of the
+    double's CPU. Each step is a function of (value, schema, path) alone, so a field seen before
+    gets the same answer: its coerced text and unknown fields (`apply`), or "no errors"
+    (`validate`, `list_errors`: errors are not kept, a field with errors is checked again).
+    A text is kept the second time it is seen (metadata and status change on every write: seen
+    once, they never push out what repeats); at most `size`, the least recently used go first."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, int, str, bytes], tuple[Schema, Any]] = OrderedDict()
+        self._once: set[int] = set()  # hashes of keys seen once
+        self._lock = threading.Lock()
+
+    def get(self, step: str, schema: Schema, path: str, text: bytes) -> Any:
+        key = (step, id(schema), path, text)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] is not schema:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, step: str, schema: Schema, path: str, text: bytes, found: Any) -> None:
+        key = (step, id(schema), path, text)
+        with self._lock:
+            if hash(key) not in self._once:
+                if len(self._once) >= 8 * self.size:
+                    self._once.clear()
+                self._once.add(hash(key))
+                return
+            self._entries[key] = (schema, found)  # the schema itself, so a reused id never matches
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
 
 
 def _join(path: str, key: str) -> str:
@@ -93,22 +135,24 @@ def _skip_prune(value: Any, schema: Schema, *, path: str, unknown: list[str]) ->
             _skip_prune(item, schema["items"], path=f"{path}[{i}]", unknown=unknown)
 
 
-def prune_nulls(value: Any, schema: Schema | None) -> None:
-    """defaulting/prunenulls.go PruneNonNullableNullsWithoutDefaults."""
+def prune_nulls(value: Any, schema: Schema | None, *, done: frozenset[str] | set[str] = frozenset()) -> None:
+    """defaulting/prunenulls.go PruneNonNullableNullsWithoutDefaults (`done`: fields of `value`
+    whose own subtree was already through it)."""
     if isinstance(value, dict):
         for key in list(value):
             _, sub = _child(schema, key)
             if value[key] is None and sub is not None and not sub.get("nullable") and "default" not in sub:
                 del value[key]
-            else:
+            elif key not in done:
                 prune_nulls(value[key], sub)
     elif isinstance(value, list):
         for item in value:
             prune_nulls(item, None if schema is None else schema.get("items"))
 
 
-def default(value: Any, schema: Schema | None) -> None:
-    """defaulting/algorithm.go Default: a missing (or null, non-nullable) field gets its default."""
+def default(value: Any, schema: Schema | None, *, done: frozenset[str] | set[str] = frozenset()) -> None:
+    """defaulting/algorithm.go Default: a missing (or null, non-nullable) field gets its default
+    (`done`: fields of `value`, none null, whose own subtree was already through it)."""
     if schema is None:
         return
     if isinstance(value, dict):
@@ -117,7 +161,7 @@ def default(value: Any, schema: Schema | None) -> None:
                 value[key] = copy.deepcopy(prop["default"])
         for key in value:
             declared, sub = _child(schema, key)
-            if declared and sub is not None:
+            if declared and sub is not None and key not in done:
                 if value[key] is None and not sub.get("nullable") and "default" in sub:
                     value[key] = copy.deepcopy(sub["default"])
                 default(value[key], sub)
@@ -164,8 +208,22 @@ def _number(n: Any) -> str:
     return str(int(n)) if isinstance(n, float) and n.is_integer() else str(n)
 
 
-def validate(value: Any, schema: Schema, path: str = "") -> list[FieldError]:
-    """Every error kube-openapi finds in `value`, as field errors (paths like `spec.stages[0].name`)."""
+def _checked(step: str, check: Any, value: Any, schema: Schema, path: str, memo: Memo | None) -> list[FieldError]:
+    """`check(value, schema, path)`, or [] at once when `memo` saw that field's text pass it."""
+    text = jsonvalue.text(value) if memo is not None and isinstance(value, dict | list) else None
+    if memo is None or text is None:
+        return check(value, schema, path)  # type: ignore[no-any-return]
+    if memo.get(step, schema, path, text):
+        return []
+    errs: list[FieldError] = check(value, schema, path)
+    if not errs:
+        memo.put(step, schema, path, text, True)
+    return errs
+
+
+def validate(value: Any, schema: Schema, path: str = "", *, memo: Memo | None = None) -> list[FieldError]:
+    """Every error kube-openapi finds in `value`, as field errors (paths like `spec.stages[0].name`);
+    `memo`: for the fields of `value` (not deeper), what was found before (see Memo)."""
     errs: list[FieldError] = []
     name = path or "."
     types = _types(schema)
@@ -185,7 +243,7 @@ def validate(value: Any, schema: Schema, path: str = "") -> list[FieldError]:
     elif isinstance(value, list):
         errs += _validate_array(value, schema, path)
     elif isinstance(value, dict):
-        errs += _validate_object(value, schema, path)
+        errs += _validate_object(value, schema, path, memo)
     return errs
 
 
@@ -231,7 +289,7 @@ def _validate_array(value: list[Any], schema: Schema, path: str) -> list[FieldEr
     return errs
 
 
-def _validate_object(value: dict[str, Any], schema: Schema, path: str) -> list[FieldError]:
+def _validate_object(value: dict[str, Any], schema: Schema, path: str, memo: Memo | None = None) -> list[FieldError]:
     errs: list[FieldError] = []
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
         errs.append(too_many(path, len(value), int(schema["maxProperties"])))
@@ -241,27 +299,28 @@ def _validate_object(value: dict[str, Any], schema: Schema, path: str) -> list[F
     extra = schema.get("additionalProperties")
     for key, item in value.items():
         if key in props:
-            errs += validate(item, props[key], _join(path, key))
+            errs += _checked("validate", validate, item, props[key], _join(path, key), memo)
         elif isinstance(extra, dict):
-            errs += validate(item, extra, _join(path, key))
+            errs += _checked("validate", validate, item, extra, _join(path, key), memo)
     for key in schema.get("required") or []:
         if key not in value:
             errs.append(required(_join(path, key)))
     return errs
 
 
-def list_errors(value: Any, schema: Schema | None, path: str = "") -> list[FieldError]:
+def list_errors(value: Any, schema: Schema | None, path: str = "", *, memo: Memo | None = None) -> list[FieldError]:
     """listtype/validation.go ValidateListSetsAndMaps: no repeated item in an
-    `x-kubernetes-list-type: set`, no repeated key in a `map` (the second one is reported)."""
+    `x-kubernetes-list-type: set`, no repeated key in a `map` (the second one is reported);
+    `memo` as for `validate`."""
     if schema is None:
         return []
     errs: list[FieldError] = []
     if isinstance(value, dict):
         for key, item in value.items():
             declared, sub = _child(schema, key)
-            if declared:
+            if declared and sub is not None:
                 inner = f"{path}[{key}]" if key not in (schema.get("properties") or {}) else _join(path, key)
-                errs += list_errors(item, sub, inner)
+                errs += _checked("list", list_errors, item, sub, inner, memo)
     elif isinstance(value, list):
         kind = schema.get("x-kubernetes-list-type")
         if kind == "map" and any(item is not None and not isinstance(item, dict) for item in value):
@@ -281,11 +340,49 @@ def list_errors(value: Any, schema: Schema | None, path: str = "") -> list[Field
     return errs
 
 
-def apply(obj: dict[str, Any], schema: Schema, *, unknown: list[str]) -> None:
-    """Steps 1-3 on a request's object (customresource_handler.go unstructuredSchemaCoercer.apply)."""
-    prune(obj, schema, root=True, unknown=unknown)
-    prune_nulls(obj, schema)
-    default(obj, schema)
+def apply(obj: dict[str, Any], schema: Schema, *, unknown: list[str], memo: Memo | None = None) -> None:
+    """Steps 1-3 on a request's object (customresource_handler.go unstructuredSchemaCoercer.apply).
+
+    With `memo` (`obj` plain, as jsonvalue.copied makes it), each declared top-level field but
+    apiVersion, kind and metadata goes through the three steps at once, its text looked up first
+    (see Memo); then the steps' work at the top level itself. The same as the three passes one
+    after the other: each step changes only the subtree it is given, so the fields' turns commute."""
+    if memo is None or schema.get("x-kubernetes-preserve-unknown-fields"):
+        prune(obj, schema, root=True, unknown=unknown)
+        prune_nulls(obj, schema)
+        default(obj, schema)
+        return
+    done: set[str] = set()
+    for key in list(obj):
+        if key in _META:
+            continue  # kept as they are (prune at the root); their nulls and defaults below
+        declared, sub = _child(schema, key)
+        if not declared or sub is None:
+            unknown.append(key)
+            del obj[key]
+        elif isinstance(obj[key], dict | list):
+            obj[key] = _coerced(obj[key], sub, key, unknown, memo)
+            done.add(key)
+    prune_nulls(obj, schema, done=done)
+    default(obj, schema, done=done)
 
 
-__all__ = ["apply", "default", "json_type", "list_errors", "prune", "prune_nulls", "validate"]
+def _coerced(value: Any, schema: Schema, path: str, unknown: list[str], memo: Memo) -> Any:
+    """A plain top-level field through steps 1-3: the answer kept for its text, else worked out."""
+    text = jsonvalue.plain_text(value)
+    found = memo.get("apply", schema, path, text) if text is not None else None
+    if found is not None:
+        unknown.extend(found[1])
+        return jsonvalue.read(found[0])
+    own: list[str] = []
+    prune(value, schema, path=path, unknown=own)
+    prune_nulls(value, schema)
+    default(value, schema)
+    unknown.extend(own)
+    result = jsonvalue.text(value)  # None when a default brought in what is not JSON data (a YAML date)
+    if text is not None and result is not None:
+        memo.put("apply", schema, path, text, (result, tuple(own)))
+    return value
+
+
+__all__ = ["Memo", "apply", "default", "json_type", "list_errors", "prune", "prune_nulls", "validate"]

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 
 from tests.kube_double.crds import argo_workflow_crd, our_crds
+from tests.kube_double.jsonvalue import dumps
 from tests.kube_double.store import ApiError, Event, Resource, Store, selector
 from tests.kube_double.strategy import MAX_REQUEST_BODY_BYTES
 
@@ -159,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, body: Any, content_type: str = "application/json",
               warnings: list[str] | None = None) -> None:
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else dumps(body)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -228,7 +229,9 @@ class _Handler(BaseHTTPRequestHandler):
                     self._watch(res, ns, query)
                     return
                 if name:
-                    self._send(200, store.get(res, ns, name))
+                    with store.lock:  # encoded before another write can replace it: no copy needed
+                        data = dumps(store.get(res, ns, name, shared=True))
+                    self._send(200, data)
                     return
                 if one("limit") or one("continue"):
                     try:
@@ -239,17 +242,24 @@ class _Handler(BaseHTTPRequestHandler):
                                              limit=max(limit, 0), token=one("continue"))
                     self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List", **chunk})
                     return
-                items, rv = store.list(res, ns, one("labelSelector"), one("fieldSelector"))
-                self._send(200, {"apiVersion": res.api_version, "kind": f"{res.kind}List",
-                                 "metadata": {"resourceVersion": str(rv)}, "items": items})
+                with store.lock:
+                    items, rv = store.list(res, ns, one("labelSelector"), one("fieldSelector"), shared=True)
+                    data = dumps({"apiVersion": res.api_version, "kind": f"{res.kind}List",
+                                  "metadata": {"resourceVersion": str(rv)}, "items": items})
+                self._send(200, data)
             elif method == "POST":
-                self._send(201, store.create(res, ns, body, **validation), warnings=warnings)
+                with store.lock:  # each answer encoded under the lock, as the stored object stands
+                    data = dumps(store.create(res, ns, body, shared=True, **validation))
+                self._send(201, data, warnings=warnings)
             elif method == "PUT":
-                self._send(200, store.replace(res, ns, name, body, subresource=sub, **validation), warnings=warnings)
+                with store.lock:
+                    data = dumps(store.replace(res, ns, name, body, subresource=sub, shared=True, **validation))
+                self._send(200, data, warnings=warnings)
             elif method == "PATCH":
                 ctype = self.headers.get("Content-Type", "application/merge-patch+json")
-                self._send(200, store.patch(res, ns, name, body, ctype, subresource=sub, **validation),
-                           warnings=warnings)
+                with store.lock:
+                    data = dumps(store.patch(res, ns, name, body, ctype, subresource=sub, shared=True, **validation))
+                self._send(200, data, warnings=warnings)
             elif method == "DELETE":
                 propagation = one("propagationPolicy") or (body or {}).get("propagationPolicy") or "Background"
                 self._send(200, store.delete(res, ns, name, propagation))
@@ -271,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
         def emit(event: dict[str, Any]) -> None:
-            line = (json.dumps(event) + "\n").encode()
+            line = dumps(event) + b"\n"
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
 

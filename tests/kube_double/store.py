@@ -13,9 +13,7 @@ so a watch can resume from a resourceVersion (410 Gone once it is older than the
 from __future__ import annotations
 
 import bisect
-import copy
 import dataclasses
-import json
 import random
 import threading
 import time
@@ -35,8 +33,10 @@ from tests.kube_double.errors import (
     invalid_object,
     not_found,
 )
+from tests.kube_double.jsonvalue import clone, same
 from tests.kube_double.paging import Pager, PagingError, Snapshot
 from tests.kube_double.patches import json_patch, merge_patch
+from tests.kube_double.schema import Memo
 from tests.kube_double.selectors import selector
 
 
@@ -50,6 +50,7 @@ class Resource:
     status_subresource: bool = False
     custom: bool = False  # served from a CustomResourceDefinition
     schema: dict[str, Any] | None = field(default=None, compare=False, hash=False, repr=False)
+    memo: Memo = field(default_factory=Memo, compare=False, hash=False, repr=False)  # the schema's answers
 
     @property
     def api_version(self) -> str:
@@ -96,15 +97,21 @@ class Objects(dict[Key, dict[str, Any]]):
     (garbagecollector/graph_builder.go: each node's dependents, by the owner's uid), so collecting
     an owner's dependents does not scan the store under its lock. The indexes only ever gain
     keys: a lookup checks each against the object stored now (an entry outlives a deletion or a
-    changed ownerReference harmlessly; a deletion takes its own entries out)."""
+    changed ownerReference harmlessly; a deletion takes its own entries out). Each resource's keys
+    are kept too (`of`), so a pass over one resource does not scan the whole store.
+
+    A stored object is replaced on every write and never changed in place: the event history,
+    list snapshots and answers encoded under the lock all share it, uncopied."""
 
     def __init__(self) -> None:
         super().__init__()
         self.dependents: dict[str, set[Key]] = {}  # owner uid -> keys that named it
         self.by_uid: dict[str, set[Key]] = {}  # uid -> keys that held it
+        self.kinds: dict[tuple[str, str], dict[Key, None]] = {}  # (group, plural) -> its keys, in the store's order
 
     def __setitem__(self, key: Key, obj: dict[str, Any]) -> None:
         super().__setitem__(key, obj)
+        self.kinds.setdefault(key[:2], {})[key] = None
         meta = obj.get("metadata") or {}
         if meta.get("uid"):
             self.by_uid.setdefault(str(meta["uid"]), set()).add(key)
@@ -115,6 +122,7 @@ class Objects(dict[Key, dict[str, Any]]):
     def __delitem__(self, key: Key) -> None:
         meta = self[key].get("metadata") or {}
         super().__delitem__(key)
+        del self.kinds[key[:2]][key]
         for index, uids in ((self.by_uid, [meta.get("uid")]),
                             (self.dependents, [r.get("uid") for r in meta.get("ownerReferences") or []])):
             for uid in uids:
@@ -122,6 +130,10 @@ class Objects(dict[Key, dict[str, Any]]):
                     keys.discard(key)
                     if not keys:
                         del index[str(uid)]
+
+    def of(self, group: str, plural: str) -> list[Key]:
+        """Keys of the stored objects of one resource, in the order iterating the store gives them."""
+        return list(self.kinds.get((group, plural)) or ())
 
     def owned_by(self, uid: str) -> list[Key]:
         """Keys of the objects whose ownerReferences name `uid` now, in key order."""
@@ -187,19 +199,21 @@ class Store:
 
     # ---------------------------------------------------------------------- reads
 
-    def get(self, res: Resource, namespace: str, name: str) -> dict[str, Any]:
+    def get(self, res: Resource, namespace: str, name: str, *, shared: bool = False) -> dict[str, Any]:
+        """The stored object: a copy, or with `shared` the object itself, to be encoded before the
+        caller lets go of the lock (as the HTTP handler does: the copy would only be encoded)."""
         with self.lock:
             obj = self.objects.get((res.group, res.plural, namespace if res.namespaced else "", name))
             if obj is None:
                 raise not_found(res.group, res.plural, name)
-            return copy.deepcopy(obj)
+            return _answer(obj, shared)
 
     def list(self, res: Resource, namespace: str, label_selector: str = "",
-             field_selector: str = "") -> tuple[list[dict[str, Any]], int]:
+             field_selector: str = "", *, shared: bool = False) -> tuple[list[dict[str, Any]], int]:
         match = selector(label_selector, field_selector)
         with self.lock:
-            items = [copy.deepcopy(o) for (g, p, ns, _), o in sorted(self.objects.items())
-                     if g == res.group and p == res.plural and (not namespace or ns == namespace) and match(o)]
+            items = [_answer(o, shared) for k in sorted(self.objects.of(res.group, res.plural))
+                     if (not namespace or k[2] == namespace) and match(o := self.objects[k])]
             return items, self.rv
 
     def list_chunk(self, res: Resource, namespace: str, label_selector: str, field_selector: str, *,
@@ -209,8 +223,7 @@ class Store:
         match = selector(label_selector, field_selector)
 
         def current() -> Snapshot:
-            found = sorted(((k[2], k[3]), o) for k, o in self.objects.items()
-                           if k[0] == res.group and k[1] == res.plural)
+            found = sorted(((k[2], k[3]), self.objects[k]) for k in self.objects.of(res.group, res.plural))
             return [k for k, _ in found], [o for _, o in found]
 
         with self.lock:
@@ -235,7 +248,8 @@ class Store:
         return self.rv
 
     def _record(self, kind: str, res: Resource, obj: dict[str, Any], prev: dict[str, Any] | None = None) -> None:
-        self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, copy.deepcopy(obj), prev=prev))
+        # the object itself, as `prev` is: stored objects are replaced, never changed (Objects)
+        self.history.append(Event(int(obj["metadata"]["resourceVersion"]), kind, res, obj, prev=prev))
         if len(self.history) > self.history_size * 1.25:
             del self.history[: len(self.history) - self.history_size]
         self.lock.notify_all()
@@ -258,7 +272,7 @@ class Store:
                            {"name": namespace, "kind": "namespaces"})
 
     def create(self, res: Resource, namespace: str, body: Any, *, warnings: list[str] | None = None,
-               strict: bool = False) -> dict[str, Any]:
+               strict: bool = False, shared: bool = False) -> dict[str, Any]:
         with self.lock:
             unknown: list[str] = []
             obj = strategy.decode(res, body, unknown=unknown)
@@ -302,7 +316,7 @@ class Store:
             meta["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
             self._record("ADDED", res, obj)
-            created = copy.deepcopy(obj)
+            created = _answer(obj, shared)  # what follows replaces `obj`, never changes it
             self._collect_if_orphaned(res, key)
             if res.plural == "namespaces" and res.group == "":  # its `default` account (admission.py)
                 self.create(self.resource("", "serviceaccounts"), name, {"metadata": {"name": "default"}})
@@ -316,7 +330,7 @@ class Store:
         return key, current
 
     def _store_update(self, res: Resource, key: Key, current: dict[str, Any], new: dict[str, Any], *,
-                      subresource: str) -> dict[str, Any]:
+                      subresource: str, shared: bool = False) -> dict[str, Any]:
         if subresource and (subresource != "status" or not res.status_subresource):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         new = strategy.prepare_update(res, new, current, subresource=subresource)
@@ -325,17 +339,17 @@ class Store:
         strategy.validate_update(res, new, current, subresource=subresource)
         meta = new["metadata"]
         if _same(new, current):
-            return copy.deepcopy(current)  # a no-op write does not bump resourceVersion
+            return _answer(current, shared)  # a no-op write does not bump resourceVersion
         strategy.check_size(new)
         meta["resourceVersion"] = str(self._next_rv())
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             del self.objects[key]
             self._record("DELETED", res, new)
             self._collect_garbage(meta["uid"])
-            return copy.deepcopy(new)
+            return _answer(new, shared)
         self.objects[key] = new
         self._record("MODIFIED", res, new, current)
-        updated = copy.deepcopy(new)
+        updated = _answer(new, shared)
         if new["metadata"].get("ownerReferences") != current["metadata"].get("ownerReferences"):
             self._collect_if_orphaned(res, key)
         return updated
@@ -351,7 +365,7 @@ class Store:
             raise conflict(res.group, res.plural, name)
 
     def replace(self, res: Resource, namespace: str, name: str, body: Any, subresource: str = "", *,
-                warnings: list[str] | None = None, strict: bool = False) -> dict[str, Any]:
+                warnings: list[str] | None = None, strict: bool = False, shared: bool = False) -> dict[str, Any]:
         with self.lock:
             unknown: list[str] = []
             new = strategy.decode(res, body, unknown=unknown)
@@ -364,24 +378,25 @@ class Store:
                         "metadata.resourceVersion", 0, "must be specified for an update")])
                 new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]  # unconditional
             self._preconditions(res, name, current, new["metadata"])
-            return self._store_update(res, key, current, new, subresource=subresource)
+            return self._store_update(res, key, current, new, subresource=subresource, shared=shared)
 
     def patch(self, res: Resource, namespace: str, name: str, patch: Any, content_type: str,
-              subresource: str = "", *, warnings: list[str] | None = None, strict: bool = False) -> dict[str, Any]:
+              subresource: str = "", *, warnings: list[str] | None = None, strict: bool = False,
+              shared: bool = False) -> dict[str, Any]:
         with self.lock:
             key, current = self._current(res, namespace, name)
             if "json-patch" in content_type:
-                patched = json_patch(copy.deepcopy(current), patch)
+                patched = json_patch(clone(current), patch)
             else:
                 if not isinstance(patch, dict):
                     raise bad_request("a merge patch must be an object")
-                patched = merge_patch(copy.deepcopy(current), patch)
+                patched = merge_patch(clone(current), patch)
             unknown: list[str] = []
             new = strategy.decode(res, patched, unknown=unknown)
             self._unknown(unknown, warnings, strict)
             self._preconditions(res, name, current, new["metadata"])
             new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return self._store_update(res, key, current, new, subresource=subresource)
+            return self._store_update(res, key, current, new, subresource=subresource, shared=shared)
 
     def rewrite_stored(self, res: Resource, namespace: str, name: str, change: Callable[[dict[str, Any]], None]
                        ) -> dict[str, Any]:
@@ -390,29 +405,29 @@ class Store:
         tests of what the controller does with such data; watchers see a MODIFIED event."""
         with self.lock:
             key, current = self._current(res, namespace, name)
-            obj = copy.deepcopy(current)
+            obj = clone(current)
             change(obj)
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
             self._record("MODIFIED", res, obj, current)
-            return copy.deepcopy(obj)
+            return clone(obj)
 
     def delete(self, res: Resource, namespace: str, name: str, propagation: str = "Background") -> dict[str, Any]:
         with self.lock:
             key, current = self._current(res, namespace, name)
             if current["metadata"].get("finalizers"):
                 if not current["metadata"].get("deletionTimestamp"):
-                    before, current = current, copy.deepcopy(current)
+                    before, current = current, clone(current)
                     current["metadata"]["deletionTimestamp"] = now()
                     current["metadata"]["resourceVersion"] = str(self._next_rv())
                     self.objects[key] = current
                     self._record("MODIFIED", res, current, before)
-                return copy.deepcopy(current)
+                return clone(current)
             return self._delete_now(res, key, current, propagation)
 
     def _delete_now(self, res: Resource, key: Key, current: dict[str, Any], propagation: str) -> dict[str, Any]:
         del self.objects[key]
-        gone = copy.deepcopy(current)
+        gone = clone(current)
         gone["metadata"]["resourceVersion"] = str(self._next_rv())
         self._record("DELETED", res, gone)
         if res.plural == "namespaces":
@@ -453,7 +468,7 @@ class Store:
         if not solid:
             self._delete_now(res, key, obj, "Background")
         elif len(solid) != len(refs):
-            before, obj = obj, copy.deepcopy(obj)
+            before, obj = obj, clone(obj)
             obj["metadata"]["ownerReferences"] = solid
             obj["metadata"]["resourceVersion"] = str(self._next_rv())
             self.objects[key] = obj
@@ -486,7 +501,7 @@ class Store:
                 remaining = [r for r in refs if r.get("uid") != owner_uid]
                 res = self.resources[(k[0], k[1])]
                 if remaining:
-                    obj = copy.deepcopy(obj)
+                    obj = clone(obj)
                     obj["metadata"]["ownerReferences"] = remaining
                     obj["metadata"]["resourceVersion"] = str(self._next_rv())
                     self.objects[k] = obj
@@ -527,15 +542,21 @@ def _as_watched(event: Event, match: Callable[[dict[str, Any]], bool]) -> Event 
     if now:
         return dataclasses.replace(event, type="ADDED")
     if before and event.prev is not None:
-        gone = copy.deepcopy(event.prev)
+        gone = clone(event.prev)
         gone["metadata"]["resourceVersion"] = str(event.rv)
         return dataclasses.replace(event, type="DELETED", obj=gone)
     return None
 
 
+def _answer(obj: dict[str, Any], shared: bool) -> dict[str, Any]:
+    """A stored object as a write or read answers it: a copy the caller may change, or (`shared`)
+    the object itself, for a caller that encodes it under the lock."""
+    return obj if shared else clone(obj)
+
+
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     strip = lambda o: {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}  # noqa: E731
-    return json.dumps(strip(a), sort_keys=True) == json.dumps(strip(b), sort_keys=True)
+    return same(strip(a), strip(b))
 
 
 def _fold_string_data(secret: dict[str, Any]) -> None:

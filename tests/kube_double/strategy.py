@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from tests.kube_double.errors import (
     invalid_object,
     too_long,
 )
+from tests.kube_double.jsonvalue import clone, copied, fits
 
 if TYPE_CHECKING:
     from tests.kube_double.store import Resource
@@ -49,13 +49,13 @@ def decode(res: Resource, body: Any, *, unknown: list[str]) -> dict[str, Any]:
     """The request body as the server reads it: pruned and defaulted; unknown fields listed."""
     if not isinstance(body, dict):
         raise bad_request("the body of the request was in an unknown format: expected an object")
-    obj = copy.deepcopy(body)
+    obj, plain = copied(body)
     if res.custom and not obj.get("kind"):
         # apimachinery unstructured/helpers.go Decode: runtime.NewMissingKindErr
         raise bad_request(f"Object 'Kind' is missing in '{json.dumps(body, separators=(',', ':'))}'")
     meta.coerce_metadata(obj, custom=res.custom, unknown=unknown)
     if res.schema is not None:
-        schema.apply(obj, res.schema, unknown=unknown)
+        schema.apply(obj, res.schema, unknown=unknown, memo=res.memo if plain else None)
     return obj
 
 
@@ -136,11 +136,11 @@ def _body_errors(res: Resource, obj: dict[str, Any], *, subresource: str) -> lis
         if subresource == "status":  # validator.go ValidateStatusUpdate: the status schema only
             status_schema = (res.schema.get("properties") or {}).get("status")
             if "status" in obj and status_schema is not None:
-                errs += schema.validate(obj["status"], status_schema, "status")
-                errs += schema.list_errors(obj["status"], status_schema, "status")
+                errs += schema.validate(obj["status"], status_schema, "status", memo=res.memo)
+                errs += schema.list_errors(obj["status"], status_schema, "status", memo=res.memo)
         else:
-            errs += schema.validate(obj, res.schema)
-            errs += schema.list_errors(obj, res.schema)
+            errs += schema.validate(obj, res.schema, memo=res.memo)
+            errs += schema.list_errors(obj, res.schema, memo=res.memo)
     errs += _data_errors(res, obj)
     return errs
 
@@ -161,7 +161,7 @@ def prepare_update(res: Resource, new: dict[str, Any], old: dict[str, Any], *, s
     if res.status_subresource and subresource == "status":
         # status_strategy.go: copy the old object, take only the new status
         status = new.get("status")
-        new = copy.deepcopy(old)
+        new = clone(old)
         if status is None:
             new.pop("status", None)
         else:
@@ -169,7 +169,7 @@ def prepare_update(res: Resource, new: dict[str, Any], old: dict[str, Any], *, s
     elif res.status_subresource:
         # strategy.go PrepareForUpdate: the main resource does not set status
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
         else:
             new.pop("status", None)
     new_meta, old_meta = new["metadata"], old["metadata"]
@@ -203,7 +203,7 @@ def validate_update(res: Resource, new: dict[str, Any], old: dict[str, Any], *, 
 
 
 def check_size(obj: dict[str, Any]) -> None:
-    if len(json.dumps(obj, separators=(",", ":")).encode()) > ETCD_MAX_REQUEST_BYTES:
+    if not fits(obj, ETCD_MAX_REQUEST_BYTES):  # len(json.dumps(obj, separators=(",", ":")).encode()), as before
         raise ApiError(500, "", "etcdserver: request is too large")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -70,7 +71,7 @@ class KubeDouble:
             for crd in our_crds():
                 self.store.register_crd(crd)
         handler = type("Handler", (_Handler,), {"double": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._tmp = tempfile.TemporaryDirectory()
@@ -120,6 +121,15 @@ class KubeDouble:
 
     def writes(self) -> int:
         return sum(v for k, v in self.requests.items() if k.split()[0] in ("POST", "PUT", "PATCH", "DELETE"))
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (a controller killed by a test) is not an error of the
+        server (kube-apiserver logs nothing for it either); anything else is printed as before."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

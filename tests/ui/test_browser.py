@@ -63,6 +63,7 @@ def test_start_a_run_and_watch_its_steps_turn_green_without_a_reload(world: UiWo
     page.evaluate("window.__samePage = true")
     wait_for(lambda: _state(page, 0, 1) == "Building", 10, "the clone step to run")
     assert [_state(page, s, t) for s, t in ((1, 1), (1, 2), (2, 1))] == ["Waiting"] * 3
+    page.evaluate("document.querySelector('[data-step=\"2-1\"]').__shown = true")
     assert page.locator("#engine-link").get_attribute("href") == f"https://argo.example.com/workflows/team/{name}"
     world.system.sim.paused.discard("clone")
     wait_for(lambda: _state(page, 1, 1) == "Success" and _state(page, 1, 2) == "Success", 10, "Build to succeed")
@@ -71,6 +72,8 @@ def test_start_a_run_and_watch_its_steps_turn_green_without_a_reload(world: UiWo
     wait_for(lambda: page.inner_text("#run-state") == "Success", 10, "the run to succeed")
     assert _state(page, 2, 1) == "Success"
     assert page.evaluate("window.__samePage") is True  # updated in place, never reloaded
+    # the card shown is the one given the new state (app.js changes only what differs), not a new copy
+    assert page.evaluate("document.querySelector('[data-step=\"2-1\"]').__shown") is True
     assert world.system.execution(name)["spec"]["triggerUserName"] == "alice"
     assert page.inner_text("h1").startswith("web #1")  # numbered by the controller
     page.goto(world.url + "/")

@@ -26,13 +26,52 @@
   });
 
   // A live fragment (a run's grid, a history, the pipelines) holds no htmx attributes: the event stream's
-  // new version is put in place as it is, without htmx's swap (which processes the new content for htmx
-  // attributes and fires its events: ~15 ms a swap, where a hundred open pages update at once).
+  // new version is put in place without htmx's swap (which processes the new content for htmx attributes
+  // and fires its events: ~15 ms a swap, where a hundred open pages update at once), and only where it
+  // differs: the nodes already shown are kept and given the new version's text and attributes, so the
+  // browser restyles, lays out and repaints the few that changed (a step's state), not the whole fragment.
+  function morphChildren(old, fresh) {
+    var o = old.firstChild, f = fresh.firstChild;
+    while (f) {
+      var nextFresh = f.nextSibling;
+      if (!o) {
+        old.appendChild(f);
+      } else {
+        var nextOld = o.nextSibling;
+        if (o.nodeType === f.nodeType && o.nodeName === f.nodeName) { morphNode(o, f); } else { old.replaceChild(f, o); }
+        o = nextOld;
+      }
+      f = nextFresh;
+    }
+    while (o) {
+      var next = o.nextSibling;
+      old.removeChild(o);
+      o = next;
+    }
+  }
+  function morphNode(o, f) {
+    if (o.nodeType !== 1) {
+      if (o.nodeValue !== f.nodeValue) { o.nodeValue = f.nodeValue; }
+      return;
+    }
+    var i, a;
+    for (i = o.attributes.length - 1; i >= 0; i--) {
+      a = o.attributes[i];
+      if (!f.hasAttribute(a.name)) { o.removeAttribute(a.name); }
+    }
+    for (i = 0; i < f.attributes.length; i++) {
+      a = f.attributes[i];
+      if (o.getAttribute(a.name) !== a.value) { o.setAttribute(a.name, a.value); }
+    }
+    morphChildren(o, f);
+  }
   document.addEventListener("htmx:sseBeforeMessage", function (evt) {
     var elt = evt.target;
     if (elt && elt.getAttribute && elt.getAttribute("data-swap") === "plain") {
       evt.preventDefault();
-      elt.innerHTML = evt.detail.data;
+      var fresh = document.createElement("template");
+      fresh.innerHTML = evt.detail.data;
+      morphChildren(elt, fresh.content);
     }
   });
 

@@ -148,3 +148,17 @@ def node_name(value: str) -> str:
 
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+def kube_client(kubeconfig: str | None, context: str | None, *, interactive: bool = True) -> Any:
+    """A client for the kubeconfig given; interactive commands give up on an unreachable server
+    after a few seconds (one line, exit 1), the controller and the agent keep trying."""
+    from translator.kubeclient import Kube, KubeconfigError, load_api_client
+
+    try:
+        api_client = load_api_client(kubeconfig, context)
+    except KubeconfigError as exc:
+        raise Refused(str(exc)) from None
+    if interactive:
+        return Kube(api_client, request_timeout=(4.0, 30.0), retry_seconds=4.0)
+    return Kube(api_client)

@@ -64,9 +64,14 @@ def test_bytes_to_keep_are_the_encoded_document() -> None:
 
 
 @pytest.mark.parametrize(("text", "long"), [
-    (b'{"a":1234567890123456789}', True), (b'{"a": -1234567890123456789}', True), (b'[1,\n 12345678901234567890]', True),
-    (b"12345678901234567890", True), (b'{"a":123456789012345678}', False), (b'{"c":"x1234567890123456789"}', False),
-    (b'{"c":"0000000000000000000000000000000000000001","n":1}', False), (b'{"a":0.12345678901234567890}', False),
+    (b'{"a":1234567890123456789}', True),
+    (b'{"a": -1234567890123456789}', True),
+    (b'[1,\n 12345678901234567890]', True),
+    (b"12345678901234567890", True),
+    (b'{"a":123456789012345678}', False),
+    (b'{"c":"x1234567890123456789"}', False),
+    (b'{"c":"0000000000000000000000000000000000000001","n":1}', False),
+    (b'{"a":0.12345678901234567890}', False),
 ])
 def test_every_integer_of_19_digits_is_seen(text: bytes, long: bool) -> None:
     assert jsoncodec.long_number(text) is long

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.argo_sim_timing import Cluster, Timeline, run  # noqa: E402
-from translator.api.resources_types import PipelineSettingSpec  # noqa: E402
+from translator.api.setting_types import PipelineSettingSpec  # noqa: E402
 from translator.compiler.compile import compile_text  # noqa: E402
 from translator.compiler.context import ExecutionContext  # noqa: E402
 from translator.compiler.requests import units  # noqa: E402

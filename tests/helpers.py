@@ -144,7 +144,7 @@ def pipeline_file(case: Path) -> Path:
 
 def load_context(case: Path) -> tuple[Any, Any]:
     """(ExecutionContext, PipelineSettingSpec) from an example's context.yaml."""
-    from translator.api.resources_types import parse_setting
+    from translator.api.setting_types import parse_setting
     from translator.compiler.context import ExecutionContext
 
     raw = yaml.safe_load((case / "context.yaml").read_text()) or {}

@@ -20,7 +20,8 @@ from tests.controller.harness import System, wait_for
 from tests.helpers import SHARED
 from tests.kube_double.server import KubeDouble
 from tests.s3_server import ACCESS_KEY, SECRET_KEY, S3Server
-from translator.api.resources_types import PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.controller import runs

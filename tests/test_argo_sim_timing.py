@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.argo_sim_timing import Cluster, run
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 

@@ -17,7 +17,7 @@ from tests.argo_sim_rules import refusal
 from tests.compiler.views import is_one_pod
 from tests.helpers import ARGO_VERSIONS, SHARED, argo_schema_errors, shared_path
 from tests.kube_double.strategy import pod_volume_errors
-from translator.api.resources_types import ArgoSetting
+from translator.api.setting_types import ArgoSetting
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.forms import RunForm, run_form, running_stages

@@ -51,14 +51,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import (
-    API_VERSION,
-    CacheEntry,
-    CacheInventoryStatus,
-    PipelineSettingSpec,
-    PullRequestSetting,
-    parse_setting,
-)
+from translator.api.resources_types import API_VERSION, CacheEntry, CacheInventoryStatus
+from translator.api.setting_types import PipelineSettingSpec, PullRequestSetting, parse_setting
 from translator.cache.placement import PULL_REQUEST_DIR
 from translator.kubeclient import Kube
 

@@ -18,7 +18,7 @@ import yaml
 
 from translator.api.config_validation import Finding, Severity, file_limits
 from translator.api.crds import render_all
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.api.setting_validation import validate_setting_text
 from translator.cli_support import (
     EXIT_CODES,

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from translator.api.resources_types import (
-    Pipeline,
-    PipelineExecution,
-    PipelineSettingSpec,
-    PipelineSpec,
-    select_setting,
-)
+from translator.api.resources_types import Pipeline, PipelineExecution, PipelineSpec
+from translator.api.setting_types import PipelineSettingSpec, select_setting
 from translator.api.states import Engine, State
 
 

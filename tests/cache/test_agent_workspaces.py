@@ -10,7 +10,7 @@ from kubernetes import config
 
 from tests.kube_double.server import KubeDouble
 from translator.agent import AgentConfig, CacheAgent, finished_workspaces, scan
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.kubeclient import Kube

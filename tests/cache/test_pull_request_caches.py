@@ -16,7 +16,7 @@ from kubernetes import config
 from tests.compiler.views import containers, init_containers, volumes
 from tests.kube_double.server import KubeDouble
 from translator.agent import AgentConfig, CacheAgent, CacheDir, choose_evictions, scan, scan_pull_requests
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.cache.placement import PULL_REQUEST_DIR
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext

@@ -9,7 +9,7 @@ import pytest
 from tests.compiler.views import containers, dependencies, volumes
 from tests.helpers import argo_schema_errors
 from translator.api.config_validation import validate_text
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 

@@ -15,7 +15,7 @@ from tests.argo_sim_rules import refusal
 from tests.compiler.views import containers, volumes
 from tests.helpers import ARGO_VERSIONS, argo_schema_errors
 from translator.api.config_validation import validate_text
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.argo import bounded_name
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext

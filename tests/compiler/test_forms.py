@@ -9,7 +9,7 @@ import pytest
 from tests.argo_sim_rules import refusal
 from tests.compiler.views import containers, dependencies, is_one_pod, volumes
 from tests.helpers import ARGO_VERSIONS, argo_schema_errors
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.forms import RunForm, run_form, step_log_key

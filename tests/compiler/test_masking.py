@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.step_runner import run_step, shells
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import PlanStep, SecretSource, secret_sources

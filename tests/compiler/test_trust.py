@@ -13,7 +13,7 @@ import yaml
 
 from tests.compiler.views import containers, dependencies, init_containers, is_one_pod, volumes
 from tests.helpers import argo_schema_errors
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import Plan

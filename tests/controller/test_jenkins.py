@@ -306,7 +306,7 @@ def test_no_external_jenkins_deploys_one_in_the_namespace() -> None:
             # runs use that server and its admin Secret
             engine = system.controller.registry.get("jenkins") if system.controller else None
             assert isinstance(engine, JenkinsEngine)
-            from translator.api.resources_types import PipelineSettingSpec
+            from translator.api.setting_types import PipelineSettingSpec
 
             jenkins_client = engine.client_for("team", PipelineSettingSpec(engine="jenkins"))
             assert jenkins_client.url == "http://jenkins.team.svc:8080" and jenkins_client.username == "admin"

@@ -13,7 +13,8 @@ from kubernetes import config
 from tests.argo_pod import TOKEN_PATH
 from tests.controller.harness import G, System, V, wait_for
 from tests.kube_double.server import KubeDouble
-from translator.api.resources_types import PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.compile import compile_text
 from translator.compiler.context import ExecutionContext
 from translator.controller import runs

@@ -28,7 +28,7 @@ from translator.api.config_rules import check_semantics
 from translator.api.config_types import PipelineConfig
 from translator.api.config_walk import Walker, pydantic_message
 from translator.api.findings import Finding, Severity
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.api.yaml_source import SourceDocument, YamlSyntaxError, format_path, parse
 
 __all__ = ["PIPELINE_FILE_NAMES", "Finding", "Severity", "ValidationResult", "file_limits", "validate_data",

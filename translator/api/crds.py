@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel
 
 from translator.api import resources_types as rt
+from translator.api import setting_types
 
 _DROP = {"title", "default", "additionalProperties", "$defs", "examples"}
 
@@ -37,7 +38,7 @@ class CRDInfo:
 
 
 CRDS: tuple[CRDInfo, ...] = (
-    CRDInfo(rt.PipelineSetting, "PipelineSetting", "pipelinesettings", ("pset",), (
+    CRDInfo(setting_types.PipelineSetting, "PipelineSetting", "pipelinesettings", ("pset",), (
         ("Engine", "string", ".spec.engine"),
         ("Quota", "integer", ".spec.executorQuota"),
         ("Age", "date", ".metadata.creationTimestamp"),

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from translator.api.bounded import PIPELINE_FILE, InputRefused, ReadLimits
 from translator.api.config_walk import pydantic_message
 from translator.api.findings import Finding, Severity
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.api.yaml_source import Path, YamlSyntaxError, format_path, parse
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from translator.api.bounded import PIPELINE_FILE, Clock, ReadLimits
 from translator.api.config_types import PipelineConfig
 from translator.api.config_validation import Finding, Severity, ValidationResult, validate_text
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler import jenkins, limits
 from translator.compiler.argo import render
 from translator.compiler.context import ExecutionContext

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from translator.api import cache_paths
 from translator.api.config_types import PipelineConfig, SourceCodeConfig, Stage, Step, StepType
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.cache.placement import (
     CacheMount,
     NodePreference,

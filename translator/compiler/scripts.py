@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import yaml
 
 from translator.api.config_types import Step, StepType
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.context import ExecutionContext, substitute
 
 SCRIPTS_DIR = "/translator/scripts"

@@ -21,11 +21,9 @@ from translator.api.resources_types import (
     PipelineExecution,
     PipelineExecutionSpec,
     PipelineExecutionStatus,
-    PipelineSettingSpec,
     PipelineSpec,
-    parse_setting,
-    select_setting,
 )
+from translator.api.setting_types import PipelineSettingSpec, parse_setting, select_setting
 from translator.api.states import ConditionType, State
 from translator.compiler.context import ExecutionContext
 from translator.compiler.plan import Plan, build_plan

@@ -21,7 +21,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import PipelineExecution, PipelineSettingSpec, parse_setting, select_setting
+from translator.api.resources_types import PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec, parse_setting, select_setting
 from translator.api.states import State
 from translator.compiler.context import ExecutionContext
 from translator.compiler.forms import step_log_key

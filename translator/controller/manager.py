@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from translator.api.config_types import PipelineConfig
-from translator.api.resources_types import API_VERSION, PipelineSettingSpec, PipelineSpec
+from translator.api.resources_types import API_VERSION, PipelineSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.controller import commit_status, nodeloss, slim
 from translator.controller.admission import AdmissionQueue, Placement
 from translator.controller.backoff import FailureLog, transient_reason

@@ -23,7 +23,7 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import PipelineSettingSpec, parse_setting
+from translator.api.setting_types import PipelineSettingSpec, parse_setting
 from translator.controller import untrusted
 from translator.engines import argo_namespace as wns
 from translator.engines.base import EngineError

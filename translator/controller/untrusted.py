@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.kubeclient import Kube
 
 ROLE = "translator-untrusted-executor"

@@ -22,7 +22,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import EngineRef, PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import EngineRef, PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.api.states import Engine as EngineName
 from translator.compiler.argo import render, scripts_config_map_name
 from translator.compiler.plan import Plan

@@ -35,7 +35,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import API_VERSION, PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import API_VERSION, PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.names import label_value
 from translator.engines.base import EngineError
 from translator.engines.shard_bucket import BUCKET_LABEL, bucket_of

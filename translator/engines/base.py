@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
-from translator.api.resources_types import EngineRef, PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import EngineRef, PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.plan import Plan
 from translator.status.argo import WorkflowObservation
 

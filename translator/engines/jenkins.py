@@ -30,7 +30,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import EngineRef, PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import EngineRef, PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.api.states import Engine as EngineName
 from translator.api.states import State
 from translator.compiler.jenkins import branch_stage_names, job_name, render

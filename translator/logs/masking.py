@@ -21,7 +21,7 @@ import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
 
-from translator.api.resources_types import PipelineSettingSpec
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.plan import PlanStep, secret_sources
 from translator.compiler.trust_scripts import MASK, MIN_SECRET_LENGTH
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from translator.api.resources_types import PipelineExecution, PipelineExecutionStatus, PipelineSettingSpec
+from translator.api.resources_types import PipelineExecution, PipelineExecutionStatus
+from translator.api.setting_types import PipelineSettingSpec
 from translator.compiler.plan import Plan
 from translator.controller import admission
 from translator.controller.admission import Placement

@@ -13,7 +13,8 @@ from typing import Any
 
 from kubernetes import client
 
-from translator.api.resources_types import PipelineExecution, PipelineSettingSpec
+from translator.api.resources_types import PipelineExecution
+from translator.api.setting_types import PipelineSettingSpec
 from translator.controller import history
 from translator.controller.context import Shared
 from translator.logs.archive import LogStore, LogStoreError, log_key, store_from_secret

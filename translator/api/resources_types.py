@@ -1,4 +1,5 @@
-"""Six of the seven custom resources of `devops.cubepaas.io/v1alpha1` (PipelineSetting: setting_types.py), all namespaced.
+"""Six of the seven custom resources of `devops.cubepaas.io/v1alpha1`, all namespaced (the seventh,
+PipelineSetting, is in setting_types.py).
 
 These models are the single source of `crds/` (see `translator.api.crds`). Secrets are only
 ever referenced by name; no token or password is a field of any resource here.

@@ -327,3 +327,29 @@ def test_github_answers_404_for_a_repository_the_token_cannot_see(statuses: Stat
     code, _ = statuses.route(f"/github/repos/acme/web/statuses/{SHA}", {"Authorization": "Bearer nope"},
                              {"state": "success"})
     assert code == 401
+
+
+def test_a_report_due_while_backing_off_is_looked_at_again_when_the_wait_is_over() -> None:
+    # found in CI: the failed running report's requeue merged into a sooner one of the same key (the
+    # pending report's), which came while the backoff still held, and the final report never went out
+    from datetime import UTC, datetime
+
+    from tests.controller.test_finished import finished
+    from translator.controller.commit_status import Reporter
+
+    requeued: list[tuple[str, str, float]] = []
+    reporter = Reporter(None, ui_url="", identity="me", clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),  # type: ignore[arg-type]
+                        pipeline=lambda _ns, _n: {"spec": {"sourceCodeCredentialName": "gh"}},
+                        credential=lambda _ns, _n: {"spec": {"sourceCodeType": "github"}},
+                        requeue=lambda ns, n, delay: requeued.append((ns, n, delay)))
+    try:
+        run = finished("web-1", 1)
+        run["metadata"]["namespace"] = "team"
+        run["spec"]["commit"] = "a" * 40
+        reporter._not_before[("team", "web-1")] = time.monotonic() + 5.0  # an earlier attempt failed
+        reporter.consider(run)
+        assert [(ns, n) for ns, n, _ in requeued] == [("team", "web-1")]
+        assert 4.0 < requeued[0][2] <= 5.0, "back when the wait is over, not before and not never"
+        assert not reporter._inflight, "nothing is sent while backing off"
+    finally:
+        reporter.stop()

@@ -278,9 +278,15 @@ class Reporter:
         if report is None or self._exhausted(*key, report) or self._said.get(key) == (report.phase, report.description):
             return
         with self._lock:
-            if key in self._inflight or self._not_before.get(key, 0.0) > time.monotonic():
-                return
-            self._inflight.add(key)
+            if key in self._inflight:
+                return  # the sender reads the execution again before it stops: it sends this one too
+            wait = self._not_before.get(key, 0.0) - time.monotonic()
+            if wait <= 0:
+                self._inflight.add(key)
+        if wait > 0:  # backing off: looked at again when the wait is over (the requeue of the failed
+            # attempt may have merged into a sooner one of the same key, which came too early)
+            self.requeue(*key, wait)
+            return
         self._pool.submit(self._send, key)
 
     def stop(self) -> None:

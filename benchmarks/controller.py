@@ -159,6 +159,18 @@ class ControllerProcess:
     def stats(self) -> tuple[float, float, float]:
         return proc_status(self.pid)
 
+    def settle(self, timeout: float = 20.0) -> None:
+        """Wait until the controller is done starting: ready, and its client's API classes made on
+        their thread after that (1-2 s of CPU) — its CPU below 5 % of a core over half a second."""
+        deadline = time.monotonic() + timeout
+        before = self.stats()[2]
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.stats()[2]
+            if now - before < 0.025:
+                return
+            before = now
+
     def wait_until(self, test: Callable[[], bool], timeout: float, what: str) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -223,6 +235,8 @@ def drive_runs(world: WorldProcess, ctrls: list[ControllerProcess], plan: list[t
     queue = [(ns, p, run) for ns, p, n in plan for run in range(1, n + 1)]
     queue.sort(key=lambda item: (item[2], item[0], item[1]))  # round robin over the pipelines
     total = len(queue)
+    for c in ctrls:  # its CPU is counted from here: what it spends on its runs, not on starting
+        c.settle()
     cpu0 = [c.stats()[2] for c in ctrls]
     w0 = world.call("stats")
     world.call("sampling", on=True)

@@ -126,7 +126,9 @@ class KubeDouble:
 class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-request (a controller killed by a test) is not an error of the
-        server (kube-apiserver logs nothing for it either); anything else is printed as before."""
+        server; anything else is printed as before."""
+        # Go net/http server.go (*conn).serve, which kube-apiserver serves through: a read error
+        # isCommonNetReadError names (a connection the client closed or reset) ends it, unlogged
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
